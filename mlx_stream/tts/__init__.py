@@ -1,0 +1,3 @@
+from .base import Synthesizer
+
+__all__ = ["Synthesizer"]
