@@ -127,12 +127,24 @@ class EspeakSynthesizer:
         return argv
 
     def _check_voice(self, voice: str) -> None:
+        # espeak-ng itself accepts any `<language>-<anything>+<anything>`, so check the listings.
+        base, _, variant = voice.lower().partition("+")
+        known = {
+            name.lower()
+            for v in self._listing()
+            for name in (v.language, *v.other_languages, v.name, v.file, v.file.split("/")[-1])
+        }
+        variants = {name.lower() for v in self._listing("variant") for name in (v.name, v.file[3:])}
         run = subprocess.run([self.program, "-v", voice, "-q", "a"], capture_output=True)
-        if run.returncode != 0:
+        if base not in known or (variant and variant not in variants) or run.returncode != 0:
             why = " (it needs MBROLA, which is not installed)" if b"MBROLA" in run.stderr else ""
             raise MlxStreamError(
                 f"espeak-ng has no voice '{voice}'{why}: list the voices with `espeak-ng --voices`"
             )
+
+    def _listing(self, language: str = "") -> list[EspeakVoice]:
+        argv = [self.program, f"--voices={language}" if language else "--voices"]
+        return parse_espeak_voices(subprocess.run(argv, capture_output=True, text=True).stdout)
 
     def voice_for(self, language: str) -> str:
         """The espeak-ng voice (its file name, e.g. `gmw/en`) that `language` is spoken with."""
@@ -146,10 +158,7 @@ class EspeakSynthesizer:
         code, iso = _resolve_language(language)
         candidates = [_ESPEAK_LANGUAGE.get(code), iso, code.split("_")[0]]
         for candidate in dict.fromkeys(c for c in candidates if c):
-            listing = subprocess.run(
-                [self.program, f"--voices={candidate}"], capture_output=True, text=True
-            ).stdout
-            for voice in parse_espeak_voices(listing):
+            for voice in self._listing(candidate):
                 spoken = voice.language == candidate or voice.language.startswith(candidate + "-")
                 if (spoken or candidate in voice.other_languages) and not voice.file.startswith(
                     "mb/"
