@@ -211,6 +211,7 @@ class Player(Sink):
                 self._chunks.append(chunk[:n].copy())
                 self._queued += n
                 self._in_sentence = True
+                self._starved = False
             chunk = chunk[n:]
             if self._queued >= self.prebuffer:
                 self._start()
