@@ -126,11 +126,12 @@ def test_espeak_unknown_voice(voice):
     assert voice in message and "espeak-ng --voices" in message
 
 
-def test_espeak_language_without_a_voice(espeak):
+@pytest.mark.parametrize("language", ["wol_Latn", "ckb_Arab"])  # none; one for Latin script only
+def test_espeak_language_without_a_voice(espeak, language):
     with pytest.raises(MlxStreamError) as excinfo:
-        espeak.synthesize("Jamm nga fanaane?", "wol_Latn")
+        espeak.synthesize("Jamm nga fanaane?", language)
     message = one_line_error(excinfo)
-    assert "wol_Latn" in message and "espeak-ng --voices" in message
+    assert language in message and "espeak-ng --voices" in message
 
 
 def test_unknown_language(espeak):

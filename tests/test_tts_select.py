@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+import mlx_stream.tts
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.tts import EspeakSynthesizer, choose_backend, load_synthesizer
 
@@ -96,20 +97,21 @@ def test_auto_picks_espeak_and_says_why_once(tmp_path):
     assert lines == [f"speech: espeak-ng ({SLOW})"]
 
 
+OFFLINE = "XTTS weights are not downloaded and HF_HUB_OFFLINE is set"
+
+
 @pytest.mark.parametrize(
-    "xtts, why",
+    "xtts, language, why",
     [
-        ("{tmp}/absent", "XTTS weights not found at '{tmp}/absent'"),
-        (
-            "mlx-stream-tests/no-such-xtts",
-            "XTTS weights are not downloaded and HF_HUB_OFFLINE is set",
-        ),
+        ("coqui/XTTS-v2", "th", "XTTS v2 does not speak tha_Thai"),
+        ("{tmp}/absent", "ja", "XTTS weights not found at '{tmp}/absent'"),
+        ("mlx-stream-tests/no-such-xtts", None, OFFLINE),
     ],
 )
-def test_auto_without_xtts_weights(tmp_path, monkeypatch, xtts, why):
+def test_auto_without_xtts(tmp_path, monkeypatch, xtts, language, why):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lines = []
-    load_synthesizer("auto", xtts=xtts.format(tmp=tmp_path), log=lines.append)
+    load_synthesizer("auto", xtts=xtts.format(tmp=tmp_path), language=language, log=lines.append)
     assert lines == [f"speech: espeak-ng ({why.format(tmp=tmp_path)})"]
 
 
@@ -133,3 +135,11 @@ def test_load_errors_are_one_line(tts, kwargs, expected):
     with pytest.raises(MlxStreamError) as excinfo:
         load_synthesizer(tts, **kwargs)
     assert str(excinfo.value).startswith(expected) and "\n" not in str(excinfo.value)
+
+
+def test_xtts_is_exported_lazily():
+    from mlx_stream.tts.xtts import XttsSynthesizer
+
+    assert mlx_stream.tts.XttsSynthesizer is XttsSynthesizer
+    with pytest.raises(AttributeError):
+        _ = mlx_stream.tts.NoSuchSynthesizer

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import MlxStreamError
+from ..nllb.languages import iso639_1, resolve_language
 from .base import Synthesizer
 from .system import EspeakSynthesizer, SaySynthesizer
 
@@ -27,6 +28,10 @@ __all__ = [
 
 BACKENDS = ("auto", "xtts", "say", "espeak")
 _NAMES = {"xtts": "XTTS v2", "say": "say", "espeak": "espeak-ng"}
+# ISO 639-1 codes of the languages XTTS v2 speaks (its `zh-cn` is `zh`).
+_XTTS_V2_LANGUAGES = {
+    "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh", "hu", "ko", "ja", "hi",
+}  # fmt: skip
 
 
 def __getattr__(name: str):
@@ -70,10 +75,12 @@ def choose_backend(
     )
 
 
-def _xtts_missing(xtts: str | os.PathLike) -> str | None:
-    """Why XTTS cannot be loaded here, or None when it can (weights present or downloadable)."""
+def _xtts_missing(xtts: str | os.PathLike, language: str | None) -> str | None:
+    """Why XTTS cannot speak here, or None when it can (weights present or downloadable)."""
     if importlib.util.find_spec("TTS") is None or importlib.util.find_spec("torch") is None:
         return "coqui-tts is not installed; pip install 'mlx-stream[xtts]' for XTTS"
+    if language is not None and iso639_1(language) not in _XTTS_V2_LANGUAGES:
+        return f"XTTS v2 does not speak {resolve_language(language)}"
     if Path(xtts).expanduser().is_dir():
         return None
     try:
@@ -125,7 +132,7 @@ def load_synthesizer(
         raise MlxStreamError(f"unknown speech engine '{tts}': use one of {', '.join(BACKENDS)}")
     auto = tts == "auto"
     if auto:
-        missing = _xtts_missing(xtts)
+        missing = _xtts_missing(xtts, language)
         tts = _choose_and_log(missing, device, log)
     if tts == "xtts":
         from .xtts import XttsSynthesizer

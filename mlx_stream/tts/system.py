@@ -19,32 +19,14 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import MlxStreamError
+from ..nllb.languages import iso639_1, resolve_language
 from ..resample import resample
-
-# Until `mlx_stream.nllb.languages` lands: the languages both programs commonly have voices for.
-_ISO639_1 = {
-    "eng_Latn": "en", "jpn_Jpan": "ja", "zho_Hans": "zh", "zho_Hant": "zh", "yue_Hant": None,
-    "kor_Hang": "ko", "fra_Latn": "fr", "deu_Latn": "de", "spa_Latn": "es", "ita_Latn": "it",
-    "por_Latn": "pt", "rus_Cyrl": "ru", "nld_Latn": "nl", "pol_Latn": "pl", "tur_Latn": "tr",
-    "arb_Arab": "ar", "hin_Deva": "hi", "ben_Beng": "bn", "vie_Latn": "vi", "tha_Thai": "th",
-    "ind_Latn": "id", "zsm_Latn": "ms", "heb_Hebr": "he", "ell_Grek": "el", "ukr_Cyrl": "uk",
-    "ces_Latn": "cs", "hun_Latn": "hu", "ron_Latn": "ro", "swe_Latn": "sv", "dan_Latn": "da",
-    "nob_Latn": "nb", "fin_Latn": "fi", "cat_Latn": "ca", "bul_Cyrl": "bg", "hrv_Latn": "hr",
-    "slk_Latn": "sk", "pes_Arab": "fa", "swh_Latn": "sw", "tam_Taml": "ta", "urd_Arab": "ur",
-}  # fmt: skip
-_NLLB_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 
 def _resolve_language(language: str) -> tuple[str, str | None]:
-    """(NLLB code, ISO 639-1 code or None) for an NLLB code or an ISO 639-1 code."""
-    if language in _ISO639_1:
-        return language, _ISO639_1[language]
-    by_iso = {iso: code for code, iso in reversed(_ISO639_1.items()) if iso}
-    if language.lower() in by_iso:
-        return by_iso[language.lower()], language.lower()
-    if _NLLB_CODE.match(language):
-        return language, None
-    raise MlxStreamError(f"unknown language '{language}': use an NLLB code such as jpn_Jpan")
+    """(NLLB code, ISO 639-1 code or None) for any name `mlx_stream.nllb.languages` accepts."""
+    code = resolve_language(language)
+    return code, iso639_1(code)
 
 
 def decode_audio(data: bytes, sample_rate: int) -> np.ndarray:
@@ -73,7 +55,9 @@ def _last_line(stderr: bytes) -> str:
 # --- espeak-ng -----------------------------------------------------------------------------------
 
 # espeak-ng names some languages by ISO 639-3 or region where NLLB's ISO 639-1 would miss.
-_ESPEAK_LANGUAGE = {"zho_Hans": "cmn", "zho_Hant": "cmn", "yue_Hant": "yue", "nob_Latn": "nb"}
+_ESPEAK_LANGUAGE = {"zho_Hans": "cmn", "zho_Hant": "cmn", "yue_Hant": "yue"}
+# Its voices for these read only the Latin script, and spell NLLB's Arabic script letter by letter.
+_ESPEAK_OTHER_SCRIPT = {"azb_Arab", "ckb_Arab"}
 
 
 @dataclass(frozen=True)
@@ -157,6 +141,8 @@ class EspeakSynthesizer:
     def _find_voice(self, language: str) -> str:
         code, iso = _resolve_language(language)
         candidates = [_ESPEAK_LANGUAGE.get(code), iso, code.split("_")[0]]
+        if code in _ESPEAK_OTHER_SCRIPT:
+            candidates = []
         for candidate in dict.fromkeys(c for c in candidates if c):
             for voice in self._listing(candidate):
                 spoken = voice.language == candidate or voice.language.startswith(candidate + "-")
