@@ -105,6 +105,15 @@ def test_espeak_voice_and_rate_are_passed_on(tmp_path):
     assert len(slow) > 1.6 * len(audio)
 
 
+@pytest.mark.parametrize("backend", [EspeakSynthesizer, SaySynthesizer])
+@pytest.mark.parametrize("rate", [0, -5, "fast"])
+def test_bad_rate(backend, rate, stand_in_say):
+    program = {"program": str(stand_in_say)} if backend is SaySynthesizer else {}
+    with pytest.raises(MlxStreamError) as excinfo:
+        backend(rate=rate, **program)
+    assert "words per minute" in one_line_error(excinfo)
+
+
 def test_espeak_missing_program():
     with pytest.raises(MlxStreamError) as excinfo:
         EspeakSynthesizer(program="/nonexistent/espeak-ng")
@@ -195,6 +204,7 @@ Alice               it_IT    # Ciao! Mi chiamo Alice.
 Eddy (English (UK)) en_GB    # Hello! My name is Eddy.
 Fiona (Enhanced)    en-scotland # Hello! My name is Fiona.
 Kyoko               ja_JP    # こんにちは！ 私の名前はKyokoです。
+Kyoko (Enhanced)    ja_JP    # こんにちは！ 私の名前はKyokoです。
 Otoya               ja_JP    # こんにちは！ 私の名前はOtoyaです。
 Samantha            en_US    # Hello! My name is Samantha.
 Sinji               zh_HK    # 你好！我叫 Sinji。
@@ -212,7 +222,7 @@ def test_parse_say_voices():
         ("Eddy (English (UK))", "en_GB"),
         ("Fiona (Enhanced)", "en-scotland"),
     ]
-    assert len(voices) == 11
+    assert len(voices) == 12
 
 
 def test_say_command():
@@ -263,13 +273,13 @@ def test_say_backend_end_to_end_with_a_stand_in(stand_in_say, tmp_path):
     say = SaySynthesizer(rate=200, program=str(stand_in_say))
     assert isinstance(say, Synthesizer)
     assert [say.voice_for(x) for x in ("jpn_Jpan", "eng_Latn", "zho_Hans", "zho_Hant", "pl")] == [
-        "Kyoko", "Samantha", "Tingting", "Meijia", "Zosia",
+        "Kyoko (Enhanced)", "Samantha", "Tingting", "Meijia", "Zosia",
     ]  # fmt: skip
     chunks = list(say.stream("こんにちは。", "jpn_Jpan"))
     assert len(chunks) == 1 and chunks[0].dtype == np.float32
     assert 0.3 < len(chunks[0]) / say.sample_rate < 3.0 and np.abs(chunks[0]).max() > 0.05
     calls = (tmp_path / "argv.log").read_text().splitlines()
-    assert calls[-1].startswith("-v Kyoko -r 200 -o ")
+    assert calls[-1].startswith("-v Kyoko (Enhanced) -r 200 -o ")
     assert calls[-1].endswith(".aiff --data-format=BEI16@22050 -f -")
 
 
@@ -277,7 +287,7 @@ def test_say_unknown_voice_and_language(stand_in_say):
     with pytest.raises(MlxStreamError) as excinfo:
         SaySynthesizer(voice="Hal", program=str(stand_in_say))
     assert "say -v '?'" in one_line_error(excinfo)
-    assert SaySynthesizer(voice="Otoya", program=str(stand_in_say)).voice_for("ja") == "Otoya"
+    assert SaySynthesizer(voice="otoya", program=str(stand_in_say)).voice_for("ja") == "Otoya"
     with pytest.raises(MlxStreamError) as excinfo:
         SaySynthesizer(program=str(stand_in_say)).synthesize("Hola.", "spa_Latn")
     assert "spa_Latn" in one_line_error(excinfo)

@@ -47,6 +47,14 @@ def _require(program: str, missing: str) -> str:
     return found
 
 
+def _checked_rate(rate: int | None) -> int | None:
+    if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
+        raise MlxStreamError(
+            f"speech rate must be a positive number of words per minute, got {rate!r}"
+        )
+    return None if rate is None else int(rate)
+
+
 def _last_line(stderr: bytes) -> str:
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
@@ -97,7 +105,7 @@ class EspeakSynthesizer:
             f"{program} not found: install espeak-ng (apt install espeak-ng, brew install "
             f"espeak-ng) or use --tts xtts",
         )
-        self.rate = rate
+        self.rate = _checked_rate(rate)
         self.voice = voice
         self._voice_for_language: dict[str, str] = {}
         if voice is not None:
@@ -107,7 +115,7 @@ class EspeakSynthesizer:
         """The argv that speaks stdin (UTF-8) as a WAV on stdout."""
         argv = [self.program, "-v", voice, "-b", "1", "--stdout"]
         if self.rate is not None:
-            argv += ["-s", str(int(self.rate))]
+            argv += ["-s", str(self.rate)]
         return argv
 
     def _check_voice(self, voice: str) -> None:
@@ -226,11 +234,15 @@ class SaySynthesizer:
 
     def __init__(self, voice: str | None = None, rate: int | None = None, program: str = "say"):
         self.program = _require(program, "say is only on macOS: use --tts espeak or --tts xtts")
-        self.rate = rate
-        self.voice = voice
+        self.rate = _checked_rate(rate)
         self._installed: list[SayVoice] | None = None
-        if voice is not None and voice not in {v.name for v in self.voices()}:
-            raise MlxStreamError(f"say has no voice '{voice}': list the voices with say -v '?'")
+        self.voice = None if voice is None else self._installed_name(voice)
+
+    def _installed_name(self, voice: str) -> str:
+        for installed in self.voices():
+            if installed.name.lower() == voice.lower():
+                return installed.name
+        raise MlxStreamError(f"say has no voice '{voice}': list the voices with say -v '?'")
 
     def voices(self) -> list[SayVoice]:
         """The voices installed on this Mac."""
@@ -240,7 +252,8 @@ class SaySynthesizer:
         return self._installed
 
     def voice_for(self, language: str) -> str:
-        """`--voice` if given, else the usual voice for `language`, else any voice of its locale."""
+        """`--voice` if given, else the usual voice for `language` (its best quality installed),
+        else the first voice of its locale."""
         if self.voice is not None:
             return self.voice
         code, iso = _resolve_language(language)
@@ -249,9 +262,10 @@ class SaySynthesizer:
         if "_" in locale:
             matching = [v for v in self.voices() if v.locale == locale]
         preferred = _SAY_DEFAULT_VOICE.get(locale)
-        for voice in matching:
-            if voice.name == preferred:
-                return voice.name
+        names = {v.name for v in matching}
+        for name in (f"{preferred} (Premium)", f"{preferred} (Enhanced)", preferred):
+            if name in names:
+                return name
         if matching:
             return matching[0].name
         raise MlxStreamError(
