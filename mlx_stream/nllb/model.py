@@ -190,7 +190,9 @@ class Model(nn.Module):
 
     def make_cache(self, memory: mx.array) -> list[LayerCache]:
         """Per decoder layer: the cross-attention keys/values of `memory`, computed once here."""
-        return [LayerCache(*layer.encoder_attn.keys_values(memory)) for layer in self.decoder.layers]
+        return [
+            LayerCache(*layer.encoder_attn.keys_values(memory)) for layer in self.decoder.layers
+        ]
 
     def decode(
         self,
@@ -224,6 +226,10 @@ class Model(nn.Module):
         """Map Hugging Face checkpoint names onto this model; the tied copies of the embedding go."""
         tied = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight")
         sanitized = {}
+        for name in ("model.shared.weight", *(f"model.{t}" for t in tied[:2]), tied[2]):
+            if name in weights:  # some exports keep only one of the tied copies
+                sanitized["shared.weight"] = weights[name]
+                break
         for name, value in weights.items():
             name = name.removeprefix("model.")
             if name in tied or "embed_positions" in name:
