@@ -17,19 +17,12 @@ import numpy as np
 
 from ..errors import MlxStreamError
 from ..hub import resolve
+from ..nllb.languages import iso639_1, resolve_language
 from .voices import LatentsCache, cached_conditioning, default_cache_dir, looks_like_path
 
 CHECKPOINT_FILES = ["config.json", "model.pth", "vocab.json", "speakers_xtts.pth"]
 LICENCE = "Coqui Public Model License, non-commercial"
 DEFAULT_SPEAKER = "Ana Florence"
-
-# NLLB code -> XTTS tag, used until `mlx_stream.nllb.languages` is there to resolve aliases.
-_XTTS_FROM_NLLB = {
-    "eng_Latn": "en", "spa_Latn": "es", "fra_Latn": "fr", "deu_Latn": "de", "ita_Latn": "it",
-    "por_Latn": "pt", "pol_Latn": "pl", "tur_Latn": "tr", "rus_Cyrl": "ru", "nld_Latn": "nl",
-    "ces_Latn": "cs", "arb_Arab": "ar", "zho_Hans": "zh-cn", "zho_Hant": "zh-cn", "hun_Latn": "hu",
-    "kor_Hang": "ko", "jpn_Jpan": "ja", "hin_Deva": "hi",
-}  # fmt: skip
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])")
 _CLAUSE_END = re.compile(r"(?<=[,;:、，；：—])")
@@ -67,31 +60,20 @@ def _checked_device(device: str) -> str:
 
 
 def xtts_language(language: str, spoken: Sequence[str]) -> str:
-    """Map an NLLB code (`jpn_Jpan`), ISO code (`ja`) or alias to the XTTS tag it speaks (`ja`)."""
-    name = str(language).strip()
-    tag = _XTTS_FROM_NLLB.get(name) or name.lower().replace("_", "-")
+    """Map an NLLB code (`jpn_Jpan`), ISO code (`ja`) or English name to the XTTS tag (`ja`)."""
+    tag = str(language).strip().lower()
     if tag not in spoken:
-        tag = _from_nllb_languages(name) or tag
-    if tag == "zh" or tag.startswith("zh-"):
-        tag = "zh-cn"
+        try:
+            iso = iso639_1(resolve_language(str(language)))
+        except MlxStreamError:
+            iso = None
+        tag = "zh-cn" if iso == "zh" else iso  # XTTS speaks Mandarin as `zh-cn`
     if tag not in spoken:
         raise MlxStreamError(
             f"XTTS cannot speak '{language}': choose one of {', '.join(spoken)} "
-            f"(NLLB codes such as jpn_Jpan work too)"
+            f"(NLLB codes such as jpn_Jpan and English names work too)"
         )
     return tag
-
-
-def _from_nllb_languages(name: str) -> str | None:
-    try:  # the language table lives with the translator; aliases and English names go through it
-        from ..nllb.languages import iso639_1, resolve_language
-    except ImportError:
-        return None
-    try:
-        code = resolve_language(name)
-    except MlxStreamError:
-        return None
-    return _XTTS_FROM_NLLB.get(code) or iso639_1(code)
 
 
 def split_for_speech(text: str, limit: int) -> list[str]:
@@ -330,7 +312,7 @@ def _load_model(folder: Path):
     try:
         config = XttsConfig()
         config.load_json(str(folder / "config.json"))
-        model = Xtts.init_from_config(config)
+        model = Xtts(config)
         model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True)
     except Exception as e:  # torch, json and coqpit raise many types for a damaged file
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
