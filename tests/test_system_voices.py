@@ -21,9 +21,11 @@ from scipy.signal import resample_poly
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.resample import resample
 from mlx_stream.tts import EspeakSynthesizer, SaySynthesizer, Synthesizer
-from mlx_stream.tts.system import decode_audio, parse_say_voices, say_command
+from mlx_stream.tts.system import decode_audio, japanese_reading, parse_say_voices, say_command
 
-SHORT = {"eng_Latn": "Good morning, everyone.", "jpn_Jpan": "おはようございます。"}
+SHORT = {"eng_Latn": "Good morning, everyone.", "jpn_Jpan": "今日は東京へ行きます。"}
+# What espeak-ng must be given to say them: it reads kanji as "Chinese letter", は as "ha".
+SPOKEN = {"eng_Latn": SHORT["eng_Latn"], "jpn_Jpan": "キョーワトーキョーエイキマス。"}
 
 
 def sox_samples(path: Path) -> np.ndarray:
@@ -74,8 +76,36 @@ def test_espeak_speaks_what_espeak_ng_itself_writes(espeak, tmp_path, language):
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert 0.3 < len(audio) / espeak.sample_rate < 3.0
     assert np.sqrt(np.mean(audio**2)) > 0.01 and np.abs(audio).max() <= 1.0
-    reference = espeak_reference(tmp_path, espeak.voice_for(language), text)
+    reference = espeak_reference(tmp_path, espeak.voice_for(language), SPOKEN[language])
     np.testing.assert_array_equal(audio, reference)
+
+
+@pytest.mark.parametrize(
+    "text, spoken",
+    [
+        ("今日は東京へ行きます。", "キョーワトーキョーエイキマス。"),
+        ("ＡＢＣの テスト、2026年　晴れ！", "エービーシーノ テスト、2026ネン　ハレ！"),
+    ],
+)
+def test_japanese_reading(text, spoken):
+    assert japanese_reading(text) == spoken
+    phonemes = subprocess.run(["espeak-ng", "-v", "ja", "-q", "-x", japanese_reading(text)],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "(en)" not in phonemes.replace("(en)'eI _:b'i: _:s'i:", "")  # only ABC is English
+
+
+def test_japanese_without_fugashi_is_a_one_line_error():
+    code = (
+        "import sys; sys.modules['fugashi'] = None\n"
+        "from mlx_stream.errors import MlxStreamError\n"
+        "from mlx_stream.tts import EspeakSynthesizer\n"
+        "try:\n    EspeakSynthesizer().voice_for('jpn_Jpan')\n"
+        "except MlxStreamError as e:\n    print(e)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.stdout.startswith("espeak-ng reads kanji as 'Chinese letter'")
+    assert "pip install 'mlx-stream[ja]'" in run.stdout and run.stdout.count("\n") == 1
 
 
 @pytest.mark.parametrize("language", ["eng_Latn", "jpn_Jpan"])

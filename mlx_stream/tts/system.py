@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,31 @@ _ESPEAK_LANGUAGE = {"zho_Hans": "cmn", "zho_Hant": "cmn", "yue_Hant": "yue"}
 _ESPEAK_OTHER_SCRIPT = {"azb_Arab", "ckb_Arab"}
 
 
+@cache
+def _japanese_tagger():
+    try:
+        import fugashi
+
+        return fugashi.Tagger()
+    except (ImportError, RuntimeError):  # RuntimeError: fugashi without a dictionary
+        raise MlxStreamError(
+            "espeak-ng reads kanji as 'Chinese letter': pip install 'mlx-stream[ja]' "
+            "(fugashi, unidic-lite) so it is given their readings"
+        ) from None
+
+
+def japanese_reading(text: str) -> str:
+    """Japanese as espeak-ng can say it: each word as its spoken katakana (今日は -> キョーワ).
+
+    Words without a reading (digits, Latin letters, punctuation) stay as written.
+    """
+    spoken = []
+    for word in _japanese_tagger()(text):
+        reading = word.feature.pron
+        spoken.append(word.white_space + (reading if reading and reading != "*" else word.surface))
+    return "".join(spoken)
+
+
 @dataclass(frozen=True)
 class EspeakVoice:
     language: str
@@ -89,7 +115,7 @@ def parse_espeak_voices(listing: str) -> list[EspeakVoice]:
 
 
 class EspeakSynthesizer:
-    """espeak-ng voices, 22.05 kHz.
+    """espeak-ng voices, 22.05 kHz. Japanese is given its readings first (`japanese_reading`).
 
     `stream()` yields each text as one chunk: espeak-ng makes a long sentence in tens of
     milliseconds, so splitting it would not bring the first sound any earlier.
@@ -140,6 +166,8 @@ class EspeakSynthesizer:
 
     def voice_for(self, language: str) -> str:
         """The espeak-ng voice (its file name, e.g. `gmw/en`) that `language` is spoken with."""
+        if resolve_language(language) == "jpn_Jpan":
+            _japanese_tagger()  # fail now, not at the first sentence, when kanji cannot be read
         if self.voice is not None:
             return self.voice
         if language not in self._voice_for_language:
@@ -167,6 +195,8 @@ class EspeakSynthesizer:
         voice = self.voice_for(language)
         if not text.strip():
             return np.zeros(0, dtype=np.float32)
+        if resolve_language(language) == "jpn_Jpan":
+            text = japanese_reading(text)
         run = subprocess.run(self.command(voice), input=text.encode(), capture_output=True)
         if run.returncode != 0:
             raise MlxStreamError(f"espeak-ng failed with voice '{voice}': {_last_line(run.stderr)}")
