@@ -18,7 +18,9 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
+from .. import hub
 from ..errors import MlxStreamError
+from . import tokenizer as nllb_tokenizer
 from .model import Model, ModelArgs
 
 MARKER = "mlx_stream"
@@ -130,9 +132,6 @@ def convert(
     force: bool = False,
 ) -> ConversionSummary:
     """Convert a Hugging Face NLLB checkpoint (folder or hub id) into a folder `load` reads."""
-    from . import tokenizer as nllb_tokenizer
-    from .. import hub
-
     if dtype not in DTYPES:
         raise MlxStreamError(f"unknown dtype '{dtype}': use one of {', '.join(DTYPES)}")
     if q_bits is not None and q_bits not in (2, 3, 4, 6, 8):
