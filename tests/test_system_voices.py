@@ -63,7 +63,12 @@ def test_espeak_is_a_synthesizer(espeak):
 
 @pytest.mark.parametrize(
     "language, voice",
-    [("eng_Latn", "gmw/en"), ("jpn_Jpan", "jpx/ja"), ("ja", "jpx/ja"), ("zho_Hans", "sit/cmn")],
+    [
+        ("eng_Latn", "gmw/en"),
+        ("jpn_Jpan", "jpx/ja"),
+        ("ja", "jpx/ja"),
+        ("zho_Hans", "sit/cmn-Latn-pinyin"),
+    ],
 )
 def test_espeak_picks_the_languages_own_voice(espeak, language, voice):
     assert espeak.voice_for(language) == voice
@@ -92,6 +97,14 @@ def test_japanese_reading(text, spoken):
     phonemes = subprocess.run(["espeak-ng", "-v", "ja", "-q", "-x", japanese_reading(text)],
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "(en)" not in phonemes.replace("(en)'eI _:b'i: _:s'i:", "")  # only ABC is English
+
+
+@pytest.mark.parametrize("language", ["zho_Hans", "yue_Hant"])
+def test_chinese_is_read_in_chinese(espeak, language):
+    voice = espeak.voice_for(language)
+    phonemes = subprocess.run(["espeak-ng", "-v", voice, "-q", "-x", "你好，世界。今天天气很好。"],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "(en)" not in phonemes and "Tr'i:" not in phonemes  # no "three" for tone 3
 
 
 def test_japanese_without_fugashi_is_a_one_line_error():

@@ -63,8 +63,9 @@ def _last_line(stderr: bytes) -> str:
 
 # --- espeak-ng -----------------------------------------------------------------------------------
 
-# espeak-ng names some languages by ISO 639-3 or region where NLLB's ISO 639-1 would miss.
-_ESPEAK_LANGUAGE = {"zho_Hans": "cmn", "zho_Hant": "cmn", "yue_Hant": "yue"}
+# espeak-ng names some languages by ISO 639-3 where NLLB's ISO 639-1 would miss. Its plain `cmn`
+# (1.51, Debian 12/13) turns hanzi into pinyin and then reads the tone digits in English.
+_ESPEAK_LANGUAGE = {"zho_Hans": "cmn-latn-pinyin", "zho_Hant": "cmn-latn-pinyin", "yue_Hant": "yue"}
 # Its voices for these read only the Latin script, and spell NLLB's Arabic script letter by letter.
 _ESPEAK_OTHER_SCRIPT = {"azb_Arab", "ckb_Arab"}
 
