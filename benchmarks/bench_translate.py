@@ -52,6 +52,7 @@ SYSTEMS = {
     "transformers bf16 greedy": ("torch", {"dtype": "bfloat16", "beams": 1}),
     "transformers fp32 greedy": ("torch", {"dtype": "float32", "beams": 1}),
     "ctranslate2 int8 greedy": ("ct2", {"compute_type": "int8", "beams": 1}),
+    "mlx fp32 beam3": ("mlx", {"variant": "float32", "beams": 3}),
     "mlx fp32 greedy": ("mlx", {"variant": "float32", "beams": 1}),
     "mlx bf16 greedy": ("mlx", {"variant": "bfloat16", "beams": 1}),
     "mlx 8-bit greedy": ("mlx", {"variant": "q8", "beams": 1}),
@@ -93,9 +94,13 @@ def reference_model(cache: Path = CACHE) -> Path:
         import torch
         from transformers import M2M100Config, M2M100ForConditionalGeneration
 
+        from tests.fixtures.tokenizer import make_hf_tokenizer
+
         torch.manual_seed(0)
         model = M2M100ForConditionalGeneration(M2M100Config(**NLLB_600M))
         model.save_pretrained(folder, safe_serialization=True)
+        # Our converter wants tokenizer files; a tiny one does, no system here reads text.
+        make_hf_tokenizer(folder)
 
     return publish(build, cache / "nllb-600m-random-hf")
 
@@ -152,7 +157,7 @@ def measure(generate, source: list[int], settings: dict) -> dict:
     for _ in range(settings["reps"]):
         stamps: list[float] = []
         start = time.perf_counter()
-        tokens = generate(source, n, lambda: stamps.append(time.perf_counter()))
+        tokens = generate(source, n, lambda stamps=stamps: stamps.append(time.perf_counter()))
         latencies.append((time.perf_counter() - start) * 1000)
         traces.append(step_times(stamps, start))
         if len(tokens) != n or len(stamps) != n - 1:
@@ -318,14 +323,39 @@ def run_ct2(model_dir: Path, options: dict, settings: dict) -> dict:
     return result
 
 
+def quantization_base() -> str:
+    """The dtype quantized models keep their scales and activations in.
+
+    float16 on a GPU as usual; float32 on the CPU, where MLX's half-precision quantized matmul
+    is many times slower than its float32 one."""
+    import mlx.core as mx
+
+    return "float32" if mx.default_device() == mx.cpu else "float16"
+
+
+def mlx_model(model_dir: Path, variant: str, cache: Path = CACHE) -> Path:
+    """The reference model converted by our own converter: float32, bfloat16, q8 or q4."""
+    from mlx_stream.nllb import weights
+
+    bits = {"q8": 8, "q4": 4}.get(variant)
+    dtype = quantization_base() if bits else variant
+    name = f"nllb-600m-random-mlx-{variant}" + (f"-{dtype}" if bits else "")
+
+    def build(folder: Path) -> None:
+        weights.convert(model_dir, folder, dtype=dtype, q_bits=bits, force=True)
+
+    return publish(build, cache / name)
+
+
 def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     import mlx.core as mx
 
+    from mlx_stream.nllb import weights
     from mlx_stream.nllb.generate import beam_search, generate_step
 
     folder = mlx_model(model_dir, options["variant"])
     mx.reset_peak_memory()
-    model = load_mlx(folder)
+    model, _ = weights.load(folder)
     eos = model.args.eos_token_id
 
     def no_eos(history, scores):
@@ -358,14 +388,13 @@ def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     result["device"] = str(mx.default_device())
     sizes = {name: p.nbytes for name, p in tree_items(model.parameters())}
     result["weight_bytes_per_token"] = decode_weight_bytes(sizes)
-    layers = essential_linears(model.decoder, None)[:-1]
-    x = mx.random.normal((options["beams"], 1, model.args.d_model)).astype(
-        model.shared.weight.dtype
-    )
-    mx.eval(x)
+    linears = essential_linears(model.decoder) + [model.shared.as_linear]
+    dtype = model.decoder.layer_norm.weight.dtype
+    inputs = [mx.random.normal((options["beams"], input_width(f))).astype(dtype) for f in linears]
+    mx.eval(inputs)
 
     def products():
-        mx.eval([linear(x) for linear in linears] + [model.shared.as_linear(x)])
+        mx.eval([linear(x) for x, linear in zip(inputs, linears)])
 
     result["matmul_ms"] = time_matmuls(products)
     return result
