@@ -289,9 +289,13 @@ def iso639_1(code: str) -> str | None:
 
 
 def _unknown_message(name: str, key: str) -> str:
-    matches = difflib.get_close_matches(key, _INDEX, n=12, cutoff=0.6) if key else []
-    suggestions = list(dict.fromkeys(_INDEX[m] for m in matches))[:3]
-    how = "use an NLLB code (jpn_Jpan), an ISO 639 code (ja, jpn) or an English name (Japanese)"
+    scored = []
+    for alias in difflib.get_close_matches(key, _INDEX, n=12, cutoff=0.6) if key else []:
+        scored.append((difflib.SequenceMatcher(None, key, alias).ratio(), _INDEX[alias]))
+    # Only the near-best: "Japanse" suggests Japanese and Javanese, not everything vaguely alike.
+    best = max((score for score, _ in scored), default=0.0)
+    suggestions = list(dict.fromkeys(code for score, code in scored if score >= best - 0.15))[:3]
+    how = "use an NLLB code like jpn_Jpan, an ISO 639 code like ja or jpn, or an English name"
     if not suggestions:
         return f"unknown language {name!r}: {how}"
     listed = ", ".join(f"{_NAMES[c]} ({c})" for c in suggestions)
