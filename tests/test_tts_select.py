@@ -115,6 +115,15 @@ def test_auto_without_xtts(tmp_path, monkeypatch, xtts, language, why):
     assert lines == [f"speech: espeak-ng ({why.format(tmp=tmp_path)})"]
 
 
+def test_auto_with_an_xtts_voice_says_what_it_chose(tmp_path):
+    with pytest.raises(MlxStreamError) as excinfo:
+        load_synthesizer("auto", voice="Ana Florence", xtts=str(tmp_path), device="cpu", log=print)
+    assert str(excinfo.value) == (
+        "espeak-ng has no voice 'Ana Florence': list the voices with `espeak-ng --voices` "
+        "(--tts auto chose espeak-ng; XTTS voices need --tts xtts)"
+    )
+
+
 def test_auto_with_nothing_installed(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MlxStreamError) as excinfo:

@@ -146,7 +146,14 @@ def load_synthesizer(
             if tts == "xtts":
                 raise
     backend = SaySynthesizer if tts == "say" else EspeakSynthesizer
-    synthesizer = backend(voice=voice, rate=rate)
+    try:
+        synthesizer = backend(voice=voice, rate=rate)
+    except MlxStreamError as e:
+        if not auto:
+            raise
+        raise MlxStreamError(
+            f"{e} (--tts auto chose {_NAMES[tts]}; XTTS voices need --tts xtts)"
+        ) from None
     if language is not None:
         synthesizer.voice_for(language)
     return synthesizer
