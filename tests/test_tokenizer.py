@@ -191,6 +191,22 @@ def test_aliases_and_unknown_languages(hf_tokenizer_dir):
     with pytest.raises(MlxStreamError, match="jpn_Jpan") as error:
         tokenizer.encode("Hi", "Japanse")
     assert "\n" not in str(error.value)
+    with pytest.raises(MlxStreamError, match="unknown language"):
+        tokenizer.lang_id("</s>")  # a special token is no language
+
+
+def test_a_language_the_checkpoint_lacks(hf_tokenizer_dir, tmp_path):
+    """A tokenizer whose files list only some codes (a fine-tuned checkpoint, say) knows just those."""
+    shutil.copyfile(
+        hf_tokenizer_dir / "sentencepiece.bpe.model", tmp_path / "sentencepiece.bpe.model"
+    )
+    specials = {"additional_special_tokens": ["eng_Latn", "fra_Latn"]}
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps(specials))
+    tokenizer = Tokenizer.from_folder(tmp_path)
+    assert tokenizer.language_codes == ("eng_Latn", "fra_Latn")
+    assert tokenizer.lang_id("French") == tokenizer.vocab_size - 2  # then <mask>
+    with pytest.raises(MlxStreamError, match="no token in this tokenizer.*eng_Latn, fra_Latn"):
+        tokenizer.encode("Hi", "ja")
 
 
 def test_save_copies_what_loading_needs(hf_tokenizer_dir, tmp_path):

@@ -64,11 +64,12 @@ class Tokenizer:
             self._added_id(names[key]) for key in ("bos", "pad", "eos", "unk")
         )
         self.vocab_size = max(self._spm_size + _FAIRSEQ_OFFSET, max(self._by_id) + 1)
-        self.language_codes = tuple(
-            t.content
+        self._lang_ids = {
+            t.content: t.id
             for t in sorted(added_tokens, key=lambda t: t.id)
             if _is_language_code(t.content)
-        )
+        }
+        self.language_codes = tuple(self._lang_ids)
         # Longest first so that, as in transformers' trie, the longest token wins at a position.
         contents = sorted(self._by_content, key=len, reverse=True)
         self._added_pattern = re.compile("(" + "|".join(map(re.escape, contents)) + ")")
@@ -116,13 +117,15 @@ class Tokenizer:
 
     def lang_id(self, code: str) -> int:
         """The id of a language token; accepts NLLB codes and the aliases `resolve_language` knows."""
-        token = self._by_content.get(code) or self._by_content.get(resolve_language(code))
-        if token is None:
+        token_id = self._lang_ids.get(code)
+        if token_id is None:
+            token_id = self._lang_ids.get(resolve_language(code))
+        if token_id is None:
             raise MlxStreamError(
                 f"language '{code}' has no token in this tokenizer: use one of its "
                 f"{len(self.language_codes)} language codes, e.g. {', '.join(self.language_codes[:3])}"
             )
-        return token.id
+        return token_id
 
     def encode(self, text: str, src_lang: str) -> list[int]:
         """`[src_lang] tokens </s>` (or `tokens </s> [src_lang]` for a checkpoint saved in legacy mode)."""
