@@ -19,8 +19,7 @@ from mlx_stream.nllb import weights
 from mlx_stream.nllb.generate import translate_ids
 from mlx_stream.translate import Translator
 
-from .fixtures.nllb import make_hf_model
-from .fixtures.tokenizer import make_hf_tokenizer
+from .fixtures.nllb import make_checkpoint
 
 TEXTS = [
     "Hello, how are you today?",
@@ -30,14 +29,6 @@ TEXTS = [
     "Größere Straßen führen über die Brücke.",
 ]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_checkpoint(folder: Path, name: str = "narrow", safetensors: bool = True):
-    """A Hugging Face folder like the hub's: tiny tokenizer files, config.json, weights."""
-    tokenizer = make_hf_tokenizer(folder)
-    model = make_hf_model(name, vocab_size=len(tokenizer), quiet_from=len(tokenizer) - 203)
-    model.save_pretrained(folder, safe_serialization=safetensors)
-    return model, tokenizer
 
 
 @pytest.fixture(scope="module")
