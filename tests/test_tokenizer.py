@@ -235,6 +235,14 @@ def test_bad_folders_are_one_line_errors(hf_tokenizer_dir, tmp_path):
     (broken_json / "tokenizer_config.json").write_text("{ not json")
     with pytest.raises(MlxStreamError, match="not valid JSON"):
         Tokenizer.from_folder(broken_json)
+    malformed = tmp_path / "malformed"
+    shutil.copytree(hf_tokenizer_dir, malformed)
+    _edit_config(malformed, added_tokens_decoder={"x": {"content": "<s>"}})
+    with pytest.raises(MlxStreamError, match="malformed"):
+        Tokenizer.from_folder(malformed)
+    _edit_config(malformed, added_tokens_decoder={"0": {"content": "<s>"}})
+    with pytest.raises(MlxStreamError, match="no '<pad>' token"):
+        Tokenizer.from_folder(malformed)
 
 
 def test_runtime_does_not_import_transformers(hf_tokenizer_dir):

@@ -37,6 +37,8 @@ class AddedToken:
 
 
 class Tokenizer:
+    """Text to NLLB ids and back. Build it with `Tokenizer.from_folder(checkpoint_or_converted_folder)`."""
+
     def __init__(
         self,
         spm_model: spm.SentencePieceProcessor,
@@ -93,14 +95,19 @@ class Tokenizer:
             ) from None
         config = _read_json(folder / "tokenizer_config.json")
         specials_map = _read_json(folder / "special_tokens_map.json")
-        added = _added_tokens_from_config(config)
-        if added is None:
-            added = _added_tokens_from_tokenizer_json(folder / "tokenizer.json")
-        if added is None:
-            codes = config.get("additional_special_tokens") or specials_map.get(
-                "additional_special_tokens"
-            )
-            added = _fairseq_added_tokens(processor.get_piece_size(), codes or LANGUAGES)
+        try:
+            added = _added_tokens_from_config(config)
+            if added is None:
+                added = _added_tokens_from_tokenizer_json(folder / "tokenizer.json")
+            if added is None:
+                codes = config.get("additional_special_tokens") or specials_map.get(
+                    "additional_special_tokens"
+                )
+                added = _fairseq_added_tokens(processor.get_piece_size(), codes or LANGUAGES)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise MlxStreamError(
+                f"the added tokens in '{folder}' are malformed: download or convert the checkpoint again"
+            ) from None
         names = {}
         for key in ("bos", "pad", "eos", "unk"):
             name = config.get(f"{key}_token") or specials_map.get(f"{key}_token")
