@@ -79,6 +79,12 @@ def test_names_are_distinct_and_resolve_back():
         ("ko", "kor_Hang"),
         ("Ta’izzi-Adeni Arabic", "acq_Arab"),
         ("Kabiye", "kbp_Latn"),
+        ("日本語", "jpn_Jpan"),
+        ("中文", "zho_Hans"),
+        ("Deutsch", "deu_Latn"),
+        ("Français", "fra_Latn"),
+        ("francais", "fra_Latn"),
+        ("Русский", "rus_Cyrl"),
     ],
 )
 def test_aliases(alias, code):

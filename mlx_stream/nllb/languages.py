@@ -9,7 +9,7 @@ import unicodedata
 from ..errors import MlxStreamError
 
 # One line per language, in the order of the checkpoint's language tokens:
-#   code[*]  ISO 639-1 (or -)  English name (FLORES-200); more aliases
+#   code[*]  ISO 639-1 (or -)  English name (FLORES-200); more aliases (codes, names, native names)
 # `*` marks the language an ambiguous alias means (`zh` is zho_Hans, `Kashmiri` is kas_Arab, ...).
 # The ISO 639-3 code (the code's first part) and the name without its "(... script)" are aliases too.
 _TABLE = """
@@ -23,7 +23,7 @@ ajp_Arab  -  South Levantine Arabic
 aka_Latn  ak Akan
 amh_Ethi  am Amharic
 apc_Arab  -  North Levantine Arabic
-arb_Arab  ar Modern Standard Arabic; Arabic; Standard Arabic; ara
+arb_Arab  ar Modern Standard Arabic; Arabic; Standard Arabic; ara; العربية
 ars_Arab  -  Najdi Arabic
 ary_Arab  -  Moroccan Arabic
 arz_Arab  -  Egyptian Arabic
@@ -48,28 +48,28 @@ bug_Latn  -  Buginese
 bul_Cyrl  bg Bulgarian
 cat_Latn  ca Catalan; Valencian
 ceb_Latn  -  Cebuano
-ces_Latn  cs Czech; cze
+ces_Latn  cs Czech; cze; Čeština
 cjk_Latn  -  Chokwe
 ckb_Arab  ku Central Kurdish; Sorani
 crh_Latn  -  Crimean Tatar
 cym_Latn  cy Welsh; wel
-dan_Latn  da Danish
-deu_Latn  de German; ger
+dan_Latn  da Danish; Dansk
+deu_Latn  de German; ger; Deutsch
 dik_Latn  -  Southwestern Dinka; Dinka
 dyu_Latn  -  Dyula
 dzo_Tibt  dz Dzongkha
-ell_Grek  el Greek; Modern Greek; gre
+ell_Grek  el Greek; Modern Greek; gre; Ελληνικά
 eng_Latn  en English
 epo_Latn  eo Esperanto
 est_Latn  et Estonian
 eus_Latn  eu Basque; baq
 ewe_Latn  ee Ewe
 fao_Latn  fo Faroese
-pes_Arab* fa Western Persian; Persian; Farsi; fas; per
+pes_Arab* fa Western Persian; Persian; Farsi; fas; per; فارسی
 fij_Latn  fj Fijian
-fin_Latn  fi Finnish
+fin_Latn  fi Finnish; Suomi
 fon_Latn  -  Fon
-fra_Latn  fr French; fre
+fra_Latn  fr French; fre; Français
 fur_Latn  -  Friulian
 fuv_Latn  ff Nigerian Fulfulde; Fulfulde; Fula; Fulani; ful
 gla_Latn  gd Scottish Gaelic; Gaelic
@@ -79,19 +79,19 @@ grn_Latn  gn Guarani
 guj_Gujr  gu Gujarati
 hat_Latn  ht Haitian Creole; Haitian
 hau_Latn  ha Hausa
-heb_Hebr  he Hebrew; iw
-hin_Deva  hi Hindi
+heb_Hebr  he Hebrew; iw; עברית
+hin_Deva  hi Hindi; हिन्दी
 hne_Deva  -  Chhattisgarhi
 hrv_Latn  hr Croatian
-hun_Latn  hu Hungarian
+hun_Latn  hu Hungarian; Magyar
 hye_Armn  hy Armenian; arm
 ibo_Latn  ig Igbo
 ilo_Latn  -  Ilocano
 ind_Latn  id Indonesian; Bahasa Indonesia
 isl_Latn  is Icelandic; ice
-ita_Latn  it Italian
+ita_Latn  it Italian; Italiano
 jav_Latn  jv Javanese
-jpn_Jpan  ja Japanese
+jpn_Jpan  ja Japanese; 日本語
 kab_Latn  -  Kabyle
 kac_Latn  -  Jingpho; Kachin
 kam_Latn  -  Kamba
@@ -110,7 +110,7 @@ kin_Latn  rw Kinyarwanda
 kir_Cyrl  ky Kyrgyz; Kirghiz
 kmb_Latn  -  Kimbundu
 kon_Latn  kg Kikongo; Kongo
-kor_Hang  ko Korean
+kor_Hang  ko Korean; 한국어
 kmr_Latn* ku Northern Kurdish; Kurmanji; Kurdish; kur
 lao_Laoo  lo Lao
 lvs_Latn  lv Standard Latvian; Latvian; lav
@@ -139,9 +139,9 @@ mos_Latn  -  Mossi
 mri_Latn  mi Maori; mao
 zsm_Latn  ms Standard Malay; Malay; msa; may
 mya_Mymr  my Burmese; Myanmar; bur
-nld_Latn  nl Dutch; Flemish; dut
+nld_Latn  nl Dutch; Flemish; dut; Nederlands
 nno_Latn  nn Norwegian Nynorsk; Nynorsk
-nob_Latn  nb Norwegian Bokmål; Norwegian; Bokmål; nor; no
+nob_Latn  nb Norwegian Bokmål; Norwegian; Bokmål; nor; no; Norsk
 npi_Deva  ne Nepali; nep
 nso_Latn  -  Northern Sotho; Sepedi; Pedi
 nus_Latn  -  Nuer
@@ -152,14 +152,14 @@ ory_Orya  or Odia; Oriya; ori
 pag_Latn  -  Pangasinan
 pan_Guru  pa Eastern Panjabi; Punjabi; Panjabi
 pap_Latn  -  Papiamento
-pol_Latn  pl Polish
-por_Latn  pt Portuguese; Brazilian Portuguese; European Portuguese
+pol_Latn  pl Polish; Polski
+por_Latn  pt Portuguese; Brazilian Portuguese; European Portuguese; Português
 prs_Arab  fa Dari; fa-AF
 pbt_Arab  ps Southern Pashto; Pashto; pus
 quy_Latn  qu Ayacucho Quechua; Quechua; que
 ron_Latn  ro Romanian; Moldovan; rum
 run_Latn  rn Rundi; Kirundi
-rus_Cyrl  ru Russian
+rus_Cyrl  ru Russian; Русский
 sag_Latn  sg Sango
 san_Deva  sa Sanskrit
 sat_Beng  -  Santali
@@ -173,13 +173,13 @@ sna_Latn  sn Shona
 snd_Arab  sd Sindhi
 som_Latn  so Somali
 sot_Latn  st Southern Sotho; Sesotho
-spa_Latn  es Spanish; Castilian; Latin American Spanish
+spa_Latn  es Spanish; Castilian; Latin American Spanish; Español
 als_Latn  sq Tosk Albanian; Albanian; sqi; alb
 srd_Latn  sc Sardinian
 srp_Cyrl  sr Serbian
 ssw_Latn  ss Swati; Swazi
 sun_Latn  su Sundanese
-swe_Latn  sv Swedish
+swe_Latn  sv Swedish; Svenska
 swh_Latn  sw Swahili; swa
 szl_Latn  -  Silesian
 tam_Taml  ta Tamil
@@ -187,7 +187,7 @@ tat_Cyrl  tt Tatar
 tel_Telu  te Telugu
 tgk_Cyrl  tg Tajik
 tgl_Latn  tl Tagalog; Filipino; fil
-tha_Thai  th Thai
+tha_Thai  th Thai; ภาษาไทย
 tir_Ethi  ti Tigrinya
 taq_Latn* -  Tamasheq (Latin script)
 taq_Tfng  -  Tamasheq (Tifinagh script)
@@ -196,24 +196,24 @@ tsn_Latn  tn Tswana; Setswana
 tso_Latn  ts Tsonga
 tuk_Latn  tk Turkmen
 tum_Latn  -  Tumbuka
-tur_Latn  tr Turkish
+tur_Latn  tr Turkish; Türkçe
 twi_Latn  tw Twi
 tzm_Tfng  -  Central Atlas Tamazight; Tamazight
 uig_Arab  ug Uyghur; Uighur
-ukr_Cyrl  uk Ukrainian
+ukr_Cyrl  uk Ukrainian; Українська
 umb_Latn  -  Umbundu
 urd_Arab  ur Urdu
 uzn_Latn  uz Northern Uzbek; Uzbek; uzb
 vec_Latn  -  Venetian
-vie_Latn  vi Vietnamese
+vie_Latn  vi Vietnamese; Tiếng Việt
 war_Latn  -  Waray
 wol_Latn  wo Wolof
 xho_Latn  xh Xhosa
 ydd_Hebr  yi Eastern Yiddish; Yiddish; yid
 yor_Latn  yo Yoruba
 yue_Hant  -  Yue Chinese; Cantonese; zh-yue
-zho_Hans* zh Chinese (Simplified); Simplified Chinese; Mandarin; cmn; chi; zh-CN; zh-SG; zh-Hans
-zho_Hant  zh Chinese (Traditional); Traditional Chinese; zh-TW; zh-HK; zh-Hant
+zho_Hans* zh Chinese (Simplified); Simplified Chinese; Mandarin; cmn; chi; zh-CN; zh-SG; zh-Hans; 中文
+zho_Hant  zh Chinese (Traditional); Traditional Chinese; zh-TW; zh-HK; zh-Hant; 繁體中文
 zul_Latn  zu Zulu
 """
 
