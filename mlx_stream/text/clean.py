@@ -20,7 +20,7 @@ MAX_WORD_CHARS = 4000  # longer runs without a space are not words: dropped
 _SEPARATORS = " 。！？、，"
 _TOKEN = r"[^\s。！？、，]"
 _SEP = re.compile(r"[ 。！？、，]")
-_LONG_RUN = re.compile("[^ 。！？、，]{%d,}" % (MAX_WORD_CHARS + 1))
+_LONG_RUN = re.compile("[^ 。！？、，]{" + str(MAX_WORD_CHARS + 1) + ",}")
 _ALONE = r"(?<![^\s。！？、，])(?:%s)(?![^\s。！？、，])"  # a whole word: spaces or nothing around
 
 _LINK = r"!?\[([^\[\]\n]{0,1000})\]\([^()\s]{0,2000}\)"

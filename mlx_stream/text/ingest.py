@@ -226,9 +226,9 @@ class ClaudeStreamReader:
                 yield from self._tool(block)
         elif kind == "content_block_delta":
             delta = ev.get("delta") or {}
-            if delta.get("type") == "text_delta" and self.block_types.get(index, "text") == "text":
-                if text := delta.get("text"):
-                    yield self._streamed_text(index, text)
+            is_text = self.block_types.get(index, "text") == "text"
+            if is_text and delta.get("type") == "text_delta" and delta.get("text"):
+                yield self._streamed_text(index, delta["text"])
         elif kind == "content_block_stop" and self.block_types.get(index) == "text":
             yield "\n\n"
 

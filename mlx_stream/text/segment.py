@@ -25,19 +25,9 @@ _ABBREVIATIONS = {
     "est", "gen", "gov", "lt", "col", "sgt", "capt", "rev", "hon", "ca", "resp", "viz",
 }  # fmt: skip
 _ABBREVIATIONS_BEFORE_NUMBER = {
-    "no",
-    "nos",
-    "fig",
-    "figs",
-    "vol",
-    "p",
-    "pp",
-    "ch",
-    "sec",
-    "eq",
-    "art",
-    "op",
-}
+    "no", "nos", "fig", "figs", "vol", "p", "pp", "ch", "sec", "eq", "art", "op",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+}  # fmt: skip
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 
 
@@ -140,6 +130,8 @@ def _ends_sentence(text: str, start: int, i: int, following: str) -> bool:
     if i + 1 < len(text) and text[i + 1] == ".":
         return True  # an ellipsis
     lower = word.lower()
+    if lower in ("a.m", "p.m"):
+        return True  # "at 5 p.m. He left": times end sentences more often than not
     if lower in _ABBREVIATIONS or (len(word) == 1 and word.isupper()) or _DOTTED.fullmatch(word):
         return False
     return not (following.isdigit() and lower in _ABBREVIATIONS_BEFORE_NUMBER)
