@@ -88,8 +88,9 @@ def test_agrees_with_pysbd(text):
 
 def test_tiny_fragments_are_merged_with_the_next_sentence():
     assert sentences("Yes. I fixed the bug. Ok.", min_chars=16) == ["Yes. I fixed the bug.", "Ok."]
-    assert sentences("Sure! That works well for me. Good.", min_chars=16) == [
-        "Sure! That works well for me. Good."
+    assert sentences("Sure! Ok. That works well for me. Good.", min_chars=16) == [
+        "Sure! Ok. That works well for me.",
+        "Good.",  # the last piece has nothing to merge with
     ]
     # a hard break still ends a short piece: a heading is not glued to its paragraph
     assert sentences("Install\nRun the installer now.", min_chars=16) == ["Install", "Run the installer now."]
