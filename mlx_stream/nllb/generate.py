@@ -274,4 +274,3 @@ def translate_ids(
         )
         for row, source in enumerate(sources)
     ]
-
