@@ -195,6 +195,8 @@ class Player(Sink):
                 self._starved = True
             else:
                 self._starved = False
+            if status.output_underflow:
+                self.underruns += 1  # the device ran dry before this callback (e.g. a starved CPU)
             self._cond.notify_all()
 
     def write(self, chunk: np.ndarray) -> None:

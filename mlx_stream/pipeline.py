@@ -1,0 +1,294 @@
+"""The driver: text deltas in; each finished sentence translated, spoken and handed to a sink.
+
+It runs on the caller's thread. The only other thread is the sound card's callback (see
+`audio.Player`), so sentence N plays while N+1 is translated and synthesized, and a full audio
+buffer blocks the driver.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio import MemorySink, Sink
+from .errors import MlxStreamError
+from .nllb.languages import resolve_language
+from .text import TextFrontEnd
+
+
+@dataclass
+class Sentence:
+    """What happened to one sentence. Times are milliseconds from the moment the driver took it."""
+
+    index: int
+    source: str
+    translation: str | None = None
+    translate_ms: float | None = None
+    first_audio_ms: float | None = None
+    audio_seconds: float = 0.0
+    synth_seconds: float = 0.0
+    skipped: str | None = None
+
+    @property
+    def rtf(self) -> float | None:
+        """Real-time factor: seconds spent synthesizing per second of audio (below 1 keeps up)."""
+        return self.synth_seconds / self.audio_seconds if self.audio_seconds else None
+
+    def latency_line(self) -> str:
+        if self.skipped:
+            return f"[{self.index}] skipped: {self.skipped}"
+        parts = [f"[{self.index}]"]
+        if self.translate_ms is not None:
+            parts.append(f"translate {self.translate_ms:.0f} ms")
+        parts.append(f"first audio {self.first_audio_ms:.0f} ms")
+        parts.append(f"{self.audio_seconds:.1f} s audio")
+        parts.append(f"RTF {self.rtf:.2f}")
+        return " · ".join(parts)
+
+
+@dataclass
+class Report:
+    """Every sentence that entered the pipeline, spoken or skipped."""
+
+    sentences: list[Sentence] = field(default_factory=list)
+    underruns: int = 0
+    interrupted: bool = False
+
+    @property
+    def spoken(self) -> list[Sentence]:
+        return [s for s in self.sentences if not s.skipped]
+
+    @property
+    def skipped(self) -> list[Sentence]:
+        return [s for s in self.sentences if s.skipped]
+
+    def summary(self) -> str:
+        spoken, skipped = self.spoken, self.skipped
+        text = f"{len(self.sentences)} sentences: {len(spoken)} spoken"
+        if spoken:
+            audio = sum(s.audio_seconds for s in spoken)
+            first = statistics.median(s.first_audio_ms for s in spoken)
+            text += f" ({audio:.1f} s of audio, median first audio {first:.0f} ms)"
+        if skipped:
+            reasons: dict[str, int] = {}
+            for s in skipped:
+                reasons[s.skipped] = reasons.get(s.skipped, 0) + 1
+            why = ", ".join(f"{n} {r}" for r, n in reasons.items())
+            text += f", {len(skipped)} skipped ({why})"
+        if self.underruns:
+            text += f"; {self.underruns} audio underruns"
+        return text + ("; interrupted" if self.interrupted else "")
+
+    def _repr_html_(self) -> str:
+        return _sentence_table(self.sentences) + f"<p>{html.escape(self.summary())}</p>"
+
+
+@dataclass
+class SpeechResult:
+    """What `Pipeline.speak` returns: the audio and the per-sentence records. Plays in Jupyter."""
+
+    audio: np.ndarray
+    sample_rate: int
+    sentences: list[Sentence]
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    def save(self, path: str) -> None:
+        import soundfile as sf
+
+        sf.write(path, self.audio, self.sample_rate, subtype="FLOAT")
+
+    def _repr_html_(self) -> str:
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, self.audio, self.sample_rate, format="WAV", subtype="PCM_16")
+        data = base64.b64encode(buf.getvalue()).decode()
+        audio = f'<audio controls src="data:audio/wav;base64,{data}"></audio>'
+        return audio + _sentence_table(self.sentences)
+
+    def __repr__(self) -> str:
+        return (
+            f"SpeechResult({len(self.sentences)} sentences, {self.duration:.2f} s at "
+            f"{self.sample_rate} Hz)"
+        )
+
+
+class Pipeline:
+    """Text in, speech out, one sentence at a time.
+
+    >>> pipe = Pipeline(translator, synthesizer, Player(synthesizer.sample_rate))
+    >>> report = pipe.run(["Hello there. ", "How are you?"])
+    """
+
+    def __init__(
+        self,
+        translator,
+        synthesizer,
+        sink: Sink | None = None,
+        src: str = "eng_Latn",
+        tgt: str = "jpn_Jpan",
+        front_end: TextFrontEnd | None = None,
+        on_sentence: Callable[[Sentence], None] | None = None,
+        beams: int = 1,
+    ):
+        self.src, self.tgt = resolve_language(src), resolve_language(tgt)
+        if translator is None and self.src != self.tgt:
+            raise MlxStreamError("a translator is needed unless the source and target languages are the same")
+        self.translator, self.synthesizer = translator, synthesizer
+        self.sink = sink if sink is not None else Sink()
+        self.front_end = front_end or TextFrontEnd()
+        self.on_sentence = on_sentence
+        self.beams = beams
+        self.report = Report()
+
+    def feed(self, delta: str) -> list[Sentence]:
+        """Take more text; speak every sentence it completes."""
+        return [self._speak(s) for s in self.front_end.feed(delta)]
+
+    def idle(self) -> list[Sentence]:
+        """No text has come for a while: speak what is pending even without its full stop."""
+        return [self._speak(s) for s in self.front_end.force()]
+
+    def flush(self) -> list[Sentence]:
+        """End of input: speak what is left, then wait until the sink has played it all."""
+        done = [self._speak(s) for s in self.front_end.flush()]
+        self.sink.drain()
+        self.report.underruns = self.sink.underruns
+        return done
+
+    def run(self, deltas: Iterable[str | None]) -> Report:
+        """Feed every delta (`None` means "idle": force out pending text), then flush."""
+        try:
+            for delta in deltas:
+                if delta is None:
+                    self.idle()
+                else:
+                    self.feed(delta)
+            self.flush()
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+        return self.report
+
+    def interrupt(self) -> Report:
+        """Stop now: silence the sink and account for what was not spoken."""
+        self.report.interrupted = True
+        self.sink.abort()
+        for text in self.front_end.flush():
+            self._record(Sentence(len(self.report.sentences) + 1, text, skipped="interrupted"))
+        return self.report
+
+    def speak(self, text: str) -> SpeechResult:
+        """Speak a whole text and also return its audio (for notebooks); plays on the sink if any."""
+        memory = MemorySink(self.synthesizer.sample_rate)
+        sink, self.sink = self.sink, _Tee(self.sink, memory)
+        first = len(self.report.sentences)
+        try:
+            self.feed(text)
+            self.flush()
+        finally:
+            self.sink = sink
+        return SpeechResult(memory.audio, memory.sample_rate, self.report.sentences[first:])
+
+    def _speak(self, source: str) -> Sentence:
+        record = Sentence(len(self.report.sentences) + 1, source)
+        start = time.perf_counter()
+        try:
+            record.translation = self._translate(source, record)
+            if not any(c.isalnum() for c in record.translation):
+                record.skipped = "nothing to say"
+            else:
+                self._synthesize(record, start)
+        except KeyboardInterrupt:
+            record.skipped = "interrupted"
+            self._record(record)
+            raise
+        except MlxStreamError as e:
+            record.skipped = str(e)
+        except Exception as e:  # one bad sentence must not end the stream: report it and go on
+            record.skipped = f"{type(e).__name__}: {e}".splitlines()[0]
+        self.sink.end_sentence()
+        self._record(record)
+        return record
+
+    def _translate(self, source: str, record: Sentence) -> str:
+        if self.src == self.tgt:
+            return source
+        t = time.perf_counter()
+        out = self.translator.translate(source, src=self.src, tgt=self.tgt, beams=self.beams)
+        record.translate_ms = (time.perf_counter() - t) * 1000
+        return out
+
+    def _synthesize(self, record: Sentence, start: float) -> None:
+        chunks = iter(self.synthesizer.stream(record.translation, self.tgt))
+        samples = 0
+        while True:
+            t = time.perf_counter()
+            chunk = next(chunks, None)
+            record.synth_seconds += time.perf_counter() - t
+            if chunk is None:
+                break
+            if record.first_audio_ms is None:
+                record.first_audio_ms = (time.perf_counter() - start) * 1000
+            samples += len(chunk)
+            self.sink.write(chunk)
+        record.audio_seconds = samples / self.synthesizer.sample_rate
+        if not samples:
+            record.skipped = "the speech engine made no audio"
+
+    def _record(self, record: Sentence) -> None:
+        self.report.sentences.append(record)
+        if self.on_sentence:
+            self.on_sentence(record)
+
+
+class _Tee(Sink):
+    def __init__(self, *sinks: Sink):
+        self.sinks = sinks
+
+    @property
+    def underruns(self) -> int:
+        return sum(s.underruns for s in self.sinks)
+
+    def write(self, chunk):
+        for s in self.sinks:
+            s.write(chunk)
+
+    def end_sentence(self):
+        for s in self.sinks:
+            s.end_sentence()
+
+    def drain(self):
+        for s in self.sinks:
+            s.drain()
+
+    def abort(self):
+        for s in self.sinks:
+            s.abort()
+
+
+def _sentence_table(sentences: list[Sentence]) -> str:
+    head = "<tr><th>#</th><th>source</th><th>translation</th><th>translate ms</th>"
+    head += "<th>first audio ms</th><th>audio s</th><th>RTF</th><th>skipped</th></tr>"
+
+    def cell(value, fmt="{:.0f}"):
+        return "" if value is None else html.escape(fmt.format(value) if fmt else str(value))
+
+    rows = [
+        f"<tr><td>{s.index}</td><td>{cell(s.source, None)}</td><td>{cell(s.translation, None)}</td>"
+        f"<td>{cell(s.translate_ms)}</td><td>{cell(s.first_audio_ms)}</td>"
+        f"<td>{cell(s.audio_seconds, '{:.2f}')}</td><td>{cell(s.rtf, '{:.2f}')}</td>"
+        f"<td>{cell(s.skipped, None)}</td></tr>"
+        for s in sentences
+    ]
+    return f"<table>{head}{''.join(rows)}</table>"
