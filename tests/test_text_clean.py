@@ -17,7 +17,10 @@ def clean(text: str) -> str:
 # (markdown, what the ear gets: "\n" is a hard break between sentences)
 CASES = [
     # emphasis and inline markup
-    ("Use **bold**, *italic*, ***both***, __strong__ and _em_ here.", "Use bold, italic, both, strong and em here."),
+    (
+        "Use **bold**, *italic*, ***both***, __strong__ and _em_ here.",
+        "Use bold, italic, both, strong and em here.",
+    ),
     ("~~old~~ new", "old new"),
     ("Call `foo()` then `bar --baz`.", "Call foo() then bar --baz."),
     ("It's 2*3 = 6 and a * b.", "It's 2*3 = 6 and a b."),
@@ -65,18 +68,30 @@ CASES = [
     ("Go to http://user@host.io:8080/x?y=1#z.", "Go to host.io."),
     ("Open file:///home/me/notes.txt please", "Open notes.txt please"),
     # paths
-    ("Edit /usr/local/bin/python3 or ~/app/main.py or ./run.sh or ../up/x.txt.", "Edit python3 or main.py or run.sh or x.txt."),
+    (
+        "Edit /usr/local/bin/python3 or ~/app/main.py or ./run.sh or ../up/x.txt.",
+        "Edit python3 or main.py or run.sh or x.txt.",
+    ),
     (r"Open C:\Users\me\Documents\report.docx now.", "Open report.docx now."),
     ("See src/app/utils.py:42 and docs/ folder.", "See utils.py and docs folder."),
     ("In **src/app/views.py**, fix it.", "In views.py, fix it."),
     ("Check `mlx_stream/text/clean.py`.", "Check clean.py."),
     # what must NOT be mangled
-    ("and/or, either/or, TCP/IP, I/O, km/h, 24/7, 1/2, 11/25/2026", "and/or, either/or, TCP/IP, I/O, km/h, 24/7, 1/2, 11/25/2026"),
+    (
+        "and/or, either/or, TCP/IP, I/O, km/h, 24/7, 1/2, 11/25/2026",
+        "and/or, either/or, TCP/IP, I/O, km/h, 24/7, 1/2, 11/25/2026",
+    ),
     ("Node.js/Deno and Node.js and e.g. and i.e.", "Node.js/Deno and Node.js and e.g. and i.e."),
     ("Pi is 3.14, the U.S. is big, use v1.2.3.", "Pi is 3.14, the U.S. is big, use v1.2.3."),
-    ("snake_case and __init__.py and _private_name", "snake_case and __init__.py and _private_name"),
+    (
+        "snake_case and __init__.py and _private_name",
+        "snake_case and __init__.py and _private_name",
+    ),
     ("Wait... really… yes", "Wait... really… yes"),
-    ("\"double\" 'single' “curly” ‘curly’ «guillemets»", "\"double\" 'single' “curly” ‘curly’ «guillemets»"),
+    (
+        "\"double\" 'single' “curly” ‘curly’ «guillemets»",
+        "\"double\" 'single' “curly” ‘curly’ «guillemets»",
+    ),
     ("It's the user's file, isn't it?", "It's the user's file, isn't it?"),
     ("Costs $5 (about €4.60) - cheap!", "Costs $5 (about €4.60) - cheap!"),
     ("C++ and C# and F# are languages.", "C++ and C# and F# are languages."),
@@ -113,7 +128,9 @@ def test_code_blocks_are_counted():
 
 def test_fence_opened_in_one_delta_closed_many_deltas_later():
     cleaner = MarkdownCleaner()
-    out = [cleaner.feed(d) for d in ["Before.\n`", "``py", "thon\nx = 1\n", "y = 2\n``", "`\nAfter."]]
+    out = [
+        cleaner.feed(d) for d in ["Before.\n`", "``py", "thon\nx = 1\n", "y = 2\n``", "`\nAfter."]
+    ]
     out.append(cleaner.flush())
     assert "".join(out) == "Before.\nAfter."
     assert out[0] == "Before."  # the text before the fence was not held back
@@ -121,7 +138,10 @@ def test_fence_opened_in_one_delta_closed_many_deltas_later():
 
 def test_text_flows_before_the_line_ends():
     cleaner = MarkdownCleaner()
-    assert cleaner.feed("The first sentence is done. The second ") == "The first sentence is done. The second "
+    assert (
+        cleaner.feed("The first sentence is done. The second ")
+        == "The first sentence is done. The second "
+    )
     assert cleaner.feed("[link text](http://exa") == ""  # a link may still be completing
     assert cleaner.feed("mple.com) ends.") == "link text "
     assert cleaner.flush() == "ends."

@@ -93,7 +93,10 @@ def test_tiny_fragments_are_merged_with_the_next_sentence():
         "Good.",  # the last piece has nothing to merge with
     ]
     # a hard break still ends a short piece: a heading is not glued to its paragraph
-    assert sentences("Install\nRun the installer now.", min_chars=16) == ["Install", "Run the installer now."]
+    assert sentences("Install\nRun the installer now.", min_chars=16) == [
+        "Install",
+        "Run the installer now.",
+    ]
 
 
 LONG = (
@@ -109,7 +112,10 @@ def test_long_sentences_are_split_at_clauses_then_words(max_chars):
     assert all(len(p) <= max_chars for p in parts)
     assert " ".join(parts).split() == LONG.split()  # nothing lost, no word cut in two
     if max_chars == 100:
-        assert parts[0] == "When the configuration file is missing, the loader falls back to the defaults,"
+        assert (
+            parts[0]
+            == "When the configuration file is missing, the loader falls back to the defaults,"
+        )
 
 
 def test_text_without_spaces_is_cut_hard_at_the_limit():

@@ -49,13 +49,18 @@ def read_deltas(
 ) -> Iterator[str]:
     """Yield the text to speak from `source` as it arrives.
 
-    `source` is a binary stream (e.g. `sys.stdin.buffer`), an iterable of lines (bytes or str), or a
-    whole str/bytes. `format` is "text", "claude-json" or "auto" (decided by the first non-blank
-    line). Skipped input is counted in `stats`.
+    `source` is a binary stream (e.g. `sys.stdin.buffer`; read with `read1`, so a pipe is read
+    live), an iterable of chunks (bytes or str, e.g. lines with their newlines), or a whole
+    str/bytes. `format` is "text", "claude-json" or "auto" (decided by the first non-blank line).
+    Skipped input is counted in `stats`; a JSON line longer than `max_line_chars` is skipped.
     """
     if format not in FORMATS:
         raise MlxStreamError(f"unknown input format '{format}': use one of {', '.join(FORMATS)}")
     stats = stats if stats is not None else IngestStats()
+    return _read_deltas(source, format, tool_cues, stats, max_line_chars)
+
+
+def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_line_chars: int):
     chunks = _decoded(_raw_chunks(source))
     if format == "text":
         yield from chunks
@@ -103,10 +108,7 @@ def _raw_chunks(source) -> Iterator[bytes | str]:
         while chunk := read(CHUNK):
             yield chunk
         return
-    for line in source:  # an iterable of lines: each one is a line even without its newline
-        yield line
-        if not line.endswith(b"\n" if isinstance(line, (bytes, bytearray)) else "\n"):
-            yield "\n"
+    yield from source
 
 
 def _decoded(chunks: Iterator[bytes | str]) -> Iterator[str]:

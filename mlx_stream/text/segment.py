@@ -15,6 +15,7 @@ from ..errors import MlxStreamError
 DEFAULT_MAX_CHARS = 200  # English source sentences for the translator
 DEFAULT_MIN_CHARS = 16
 
+_NOT_SPACE = re.compile(r"[^ \n]")
 _CANDIDATE = re.compile(r"[.!?…。！？｡\n]")
 _TERMINALS = ".!?…。！？｡"
 _CJK_TERMINALS = "。！？｡"
@@ -60,10 +61,8 @@ class SentenceSegmenter:
 
     def _split(self, final: bool) -> list[str]:
         text, sentences, start = self._buffer, [], 0
-        while True:
-            start = len(text) - len(text[start:].lstrip(" \n"))
-            if start == len(text):
-                break
+        while (m := _NOT_SPACE.search(text, start)) is not None:
+            start = m.start()
             end = self._sentence_end(text, start, final)
             if end is None:
                 break
@@ -71,6 +70,8 @@ class SentenceSegmenter:
             if any(c.isalnum() for c in sentence):
                 sentences.append(sentence)
             start = end
+        else:
+            start = len(text)
         self._buffer = text[start:]
         return sentences
 
