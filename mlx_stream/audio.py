@@ -128,9 +128,10 @@ class Player(Sink):
 
     The device's callback thread drains a bounded buffer (`buffer_seconds` of audio); `write` blocks
     while it is full, which is what keeps the driver, and memory, in step with playback. Playback
-    starts once `prebuffer_seconds` are queued or a sentence is complete; sentences follow each other
-    without a gap. An underrun is silence the callback had to insert in the middle
-    of a sentence because synthesis fell behind.
+    starts at the first chunk, or once `prebuffer_seconds` are queued (or the input ends): a
+    prebuffer trades a later start for no stutter where synthesis is slower than real time.
+    Sentences follow each other without a gap. An underrun is silence inserted in the middle of a
+    sentence because synthesis fell behind, or a device that ran dry.
     """
 
     def __init__(
@@ -148,8 +149,8 @@ class Player(Sink):
                 f"volume {volume} is out of range: use a value from 0 to 4 (1 = as made)"
             )
         self.sample_rate, self.volume = sample_rate, volume
-        self.capacity = max(int(buffer_seconds * sample_rate), 1)
-        self.prebuffer = min(int(prebuffer_seconds * sample_rate), self.capacity)
+        self.prebuffer = int(prebuffer_seconds * sample_rate)
+        self.capacity = max(int(buffer_seconds * sample_rate), self.prebuffer, 1)
         self.underruns = 0
         self._chunks: collections.deque[np.ndarray] = collections.deque()
         self._queued = 0
@@ -226,7 +227,6 @@ class Player(Sink):
     def end_sentence(self) -> None:
         with self._cond:
             self._in_sentence = False
-        self._start()
 
     def drain(self) -> None:
         """Block until everything written has been played."""
@@ -289,6 +289,11 @@ def _pick_device(sd, device: int | str | None):
     except Exception:
         names = ", ".join(f"{d['index']}: {d['name']}" for d in outputs)
         raise MlxStreamError(f"no audio output device '{device}': choose one of {names}") from None
+
+
+def check_output_device(device: int | str | None = None) -> None:
+    """Raise a clear error now if there is no sound card to play on."""
+    _pick_device(_sounddevice(), device)
 
 
 def list_output_devices() -> list[str]:

@@ -44,13 +44,13 @@ class Sentence:
     def latency_line(self) -> str:
         if self.skipped:
             return f"[{self.index}] skipped: {self.skipped}"
-        parts = [f"[{self.index}]"]
+        parts = []
         if self.translate_ms is not None:
             parts.append(f"translate {self.translate_ms:.0f} ms")
         parts.append(f"first audio {self.first_audio_ms:.0f} ms")
         parts.append(f"{self.audio_seconds:.1f} s audio")
         parts.append(f"RTF {self.rtf:.2f}")
-        return " · ".join(parts)
+        return f"[{self.index}] " + " · ".join(parts)
 
 
 @dataclass
@@ -204,11 +204,14 @@ class Pipeline:
         record = Sentence(len(self.report.sentences) + 1, source)
         start = time.perf_counter()
         try:
-            record.translation = self._translate(source, record)
-            if not any(c.isalnum() for c in record.translation):
+            if not any(c.isalnum() for c in source):
                 record.skipped = "nothing to say"
             else:
-                self._synthesize(record, start)
+                record.translation = self._translate(source, record)
+                if any(c.isalnum() for c in record.translation):
+                    self._synthesize(record, start)
+                else:
+                    record.skipped = "the translation was empty"
         except KeyboardInterrupt:
             record.skipped = "interrupted"
             self._record(record)

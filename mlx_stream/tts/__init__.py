@@ -121,12 +121,14 @@ def load_synthesizer(
     rate: int | None = None,
     language: str | None = None,
     log: Callable[[str], None] = _stderr,
+    **xtts_options,
 ) -> Synthesizer:
     """The speech backend `tts` (`auto`, `xtts`, `say` or `espeak`), ready to speak.
 
     `voice` is an XTTS speaker or reference recording, or a system voice name; `rate` is words
     per minute for the system voices. Given `language`, its voice is checked now, so a missing
     one is reported before any model loads. `auto` logs its choice and the reason, once.
+    `xtts_options` go to `XttsSynthesizer.from_pretrained` (`seed`, `speed`, `temperature`, ...).
     """
     if tts not in BACKENDS:
         raise MlxStreamError(f"unknown speech engine '{tts}': use one of {', '.join(BACKENDS)}")
@@ -138,7 +140,12 @@ def load_synthesizer(
         from .xtts import XttsSynthesizer
 
         try:
-            return XttsSynthesizer.from_pretrained(xtts, device=device, voice=voice)
+            synthesizer = XttsSynthesizer.from_pretrained(
+                xtts, device=device, voice=voice, **xtts_options
+            )
+            if language is not None:
+                synthesizer.max_chars(language)  # a language XTTS cannot speak fails here
+            return synthesizer
         except MlxStreamError as e:
             if not auto:
                 raise
