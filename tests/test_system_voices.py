@@ -3,11 +3,13 @@
 espeak-ng's own `-w` output, read back by sox, is the reference for what the backend returns.
 `say` cannot run here: its argv, its voice listing and the AIFF files it writes are tested, and
 a stand-in `say` (sox + espeak-ng behind the same options) runs the backend end to end.
+Last, the real `mlx-stream --tts espeak` with a tiny random NLLB writes the translations' speech.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,6 +24,7 @@ from mlx_stream.errors import MlxStreamError
 from mlx_stream.resample import resample
 from mlx_stream.tts import EspeakSynthesizer, SaySynthesizer, Synthesizer
 from mlx_stream.tts.system import decode_audio, japanese_reading, parse_say_voices, say_command
+from tests.conftest import run_cli
 
 SHORT = {"eng_Latn": "Good morning, everyone.", "jpn_Jpan": "今日は東京へ行きます。"}
 # What espeak-ng must be given to say them: it reads kanji as "Chinese letter", は as "ha".
@@ -349,3 +352,44 @@ def test_system_voices_need_no_torch():
     code = "import sys, mlx_stream.tts; assert 'torch' not in sys.modules, 'torch imported'"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+# --- end to end: `mlx-stream --tts espeak` with a tiny random NLLB ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_nllb(tmp_path_factory) -> Path:
+    from convert.nllb import main as convert_main
+    from tests.fixtures.nllb import make_hf_model
+    from tests.fixtures.tokenizer import make_hf_tokenizer
+
+    hf = tmp_path_factory.mktemp("hf-nllb")
+    tokenizer = make_hf_tokenizer(hf)
+    make_hf_model(
+        "narrow", vocab_size=len(tokenizer), quiet_from=len(tokenizer) - 203
+    ).save_pretrained(hf)
+    mlx = tmp_path_factory.mktemp("mlx-nllb") / "nllb"
+    assert convert_main(["--hf-path", str(hf), "--mlx-path", str(mlx), "--dtype", "float32"]) == 0
+    return mlx
+
+
+def test_cli_speaks_translations_in_order_with_espeak(tiny_nllb, tmp_path):
+    sentences = [
+        "Hello, how are you today?",
+        "The quick brown fox jumps over the lazy dog.",
+        "We'll meet at the station at half past ten.",
+    ]
+    out = tmp_path / "speech.wav"
+    run = run_cli("--tts", "espeak", "--nllb", str(tiny_nllb), "--to", "jpn_Jpan", "--show",
+                  "--output", str(out), input=" ".join(sentences).encode())  # fmt: skip
+    assert run.returncode == 0, run.stderr.decode()
+    log = run.stderr.decode()
+    assert re.findall(r"^\[\d+\] (?!→|·|skipped)(.*)$", log, re.M) == sentences
+    translations = dict(re.findall(r"^\[(\d+)\] → (.*)$", log, re.M))
+    skipped = set(re.findall(r"^\[(\d+)\] skipped", log, re.M))
+    spoken = [translations[i] for i in sorted(translations, key=int) if i not in skipped]
+    assert spoken, log
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == 22050
+    references = [espeak_reference(tmp_path, "jpx/ja", japanese_reading(text)) for text in spoken]
+    np.testing.assert_allclose(audio, np.concatenate(references), atol=1e-6)
