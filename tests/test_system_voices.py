@@ -384,10 +384,15 @@ def test_cli_speaks_translations_in_order_with_espeak(tiny_nllb, tmp_path):
                   "--output", str(out), input=" ".join(sentences).encode())  # fmt: skip
     assert run.returncode == 0, run.stderr.decode()
     log = run.stderr.decode()
-    assert re.findall(r"^\[\d+\] (?!→|·|skipped)(.*)$", log, re.M) == sentences
-    translations = dict(re.findall(r"^\[(\d+)\] → (.*)$", log, re.M))
-    skipped = set(re.findall(r"^\[(\d+)\] skipped", log, re.M))
-    spoken = [translations[i] for i in sorted(translations, key=int) if i not in skipped]
+    lines = {}  # --show prints each sentence's source first, then "→ translation", then its fate
+    for index, line in re.findall(r"^\[(\d+)\] (.*)$", log, re.M):
+        lines.setdefault(int(index), []).append(line)
+    assert [lines[i][0] for i in sorted(lines)] == sentences
+    spoken = [
+        lines[i][1].removeprefix("→ ")
+        for i in sorted(lines)
+        if lines[i][1].startswith("→ ") and not lines[i][2].startswith("skipped")
+    ]
     assert spoken, log
     audio, rate = sf.read(out, dtype="float32")
     assert rate == 22050
