@@ -1,9 +1,9 @@
 """Translation speed: MLX NLLB against its peers on the same random full-size NLLB-600M weights.
 
-Every system gets the same source token ids and the same forced target-language token and generates
-exactly `new_tokens` tokens (EOS is suppressed until then), so the work is identical and the
-comparison is fair without a tokenizer. Each system runs in its own process, so peak memory is its
-own and a 2.4 GB model is never held twice.
+Every system gets the same source token ids and the same forced target-language token and makes
+exactly `new_tokens` tokens (`</s>` is banned until then, as transformers' `min_new_tokens` does),
+so the work is identical and no tokenizer is involved. Each system runs in its own process, so
+its peak memory is its own and a 2.4 GB model is never held twice.
 
     python -m benchmarks.bench_translate [--quick]
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -20,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-CACHE = Path(__file__).parent / "out" / "cache"
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "benchmarks" / "out" / "cache"
 
 # facebook/nllb-200-distilled-600M's config.json, less the generation defaults.
 NLLB_600M = {
@@ -40,13 +42,15 @@ NLLB_600M = {
     "bos_token_id": 0,
     "eos_token_id": 2,
 }
-SOURCE_LANGUAGE_ID = 256047  # eng_Latn in NLLB's vocabulary
-TARGET_LANGUAGE_ID = 256079  # jpn_Jpan
+# Where eng_Latn (256047) and jpn_Jpan (256079) sit in NLLB's vocabulary, counted from its end.
+SOURCE_LANGUAGE_FROM_END = 159
+TARGET_LANGUAGE_FROM_END = 127
+LANGUAGE_TOKENS = 206  # the 202 language codes and <mask> close the vocabulary
 
-QUICK = {"source_tokens": 16, "new_tokens": 12, "reps": 1, "sweep_tokens": 32}
-FULL = {"source_tokens": 24, "new_tokens": 32, "reps": 2, "sweep_tokens": 256}
+QUICK = {"source_tokens": 16, "new_tokens": 8, "reps": 1, "sweep_tokens": 24}
+FULL = {"source_tokens": 24, "new_tokens": 32, "reps": 1, "sweep_tokens": 256}
 
-# name: (runner, options). Peers first, then ours.
+# name: (runner, options). The original system's settings first, then ours.
 SYSTEMS = {
     "transformers fp32 beam3": ("torch", {"dtype": "float32", "beams": 3}),
     "transformers bf16 greedy": ("torch", {"dtype": "bfloat16", "beams": 1}),
@@ -58,21 +62,22 @@ SYSTEMS = {
     "mlx 8-bit greedy": ("mlx", {"variant": "q8", "beams": 1}),
     "mlx 4-bit greedy": ("mlx", {"variant": "q4", "beams": 1}),
 }
+QUICK_SKIPS = ("transformers fp32 greedy", "mlx fp32 beam3")
 # Systems whose cost per step is also traced out to `sweep_tokens` positions.
-SWEEP = [
-    "transformers fp32 greedy",
-    "ctranslate2 int8 greedy",
-    "mlx fp32 greedy",
-    "mlx 4-bit greedy",
-]
+SWEEP = ("transformers fp32 greedy", "ctranslate2 int8 greedy", "mlx fp32 greedy")
 
 
-def source_ids(length: int, seed: int = 0) -> list[int]:
+def language_ids(config: dict) -> tuple[int, int]:
+    vocab = config["vocab_size"]
+    return vocab - SOURCE_LANGUAGE_FROM_END, vocab - TARGET_LANGUAGE_FROM_END
+
+
+def source_ids(config: dict, length: int, seed: int = 0) -> list[int]:
     """`[eng_Latn, random ids..., </s>]`, the shape NllbTokenizer gives a sentence."""
-    import random
-
     rng = random.Random(seed)
-    return [SOURCE_LANGUAGE_ID] + [rng.randrange(4, 256000) for _ in range(length - 2)] + [2]
+    top = config["vocab_size"] - LANGUAGE_TOKENS
+    body = [rng.randrange(4, top) for _ in range(length - 2)]
+    return [language_ids(config)[0], *body, config["eos_token_id"]]
 
 
 def publish(build, folder: Path) -> Path:
@@ -87,8 +92,12 @@ def publish(build, folder: Path) -> Path:
     return folder
 
 
-def reference_model(cache: Path = CACHE) -> Path:
-    """The random full-size NLLB-600M as a transformers folder, made once (about 25 s, 2.4 GB)."""
+def model_name(config: dict) -> str:
+    return "nllb-600m" if config == NLLB_600M else f"nllb-d{config['d_model']}"
+
+
+def reference_model(config: dict = NLLB_600M, cache: Path = CACHE) -> Path:
+    """The random model as a transformers folder, made once (NLLB-600M: about 25 s, 2.4 GB)."""
 
     def build(folder: Path) -> None:
         import torch
@@ -97,19 +106,19 @@ def reference_model(cache: Path = CACHE) -> Path:
         from tests.fixtures.tokenizer import make_hf_tokenizer
 
         torch.manual_seed(0)
-        model = M2M100ForConditionalGeneration(M2M100Config(**NLLB_600M))
+        model = M2M100ForConditionalGeneration(M2M100Config(**config))
         model.save_pretrained(folder, safe_serialization=True)
-        # Our converter wants tokenizer files; a tiny one does, no system here reads text.
+        # Our converter copies tokenizer files along; a tiny one does, no system here reads text.
         make_hf_tokenizer(folder)
 
-    return publish(build, cache / "nllb-600m-random-hf")
+    return publish(build, Path(cache) / f"{model_name(config)}-random-hf")
 
 
 # ---------------------------------------------------------------- measuring inside a worker
 
 
 def rss_bytes(field: str = "VmRSS") -> int:
-    """Resident memory of this process from /proc (Linux); ru_maxrss elsewhere."""
+    """Resident memory of this process from /proc (Linux); the lifetime peak elsewhere."""
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
@@ -134,25 +143,25 @@ def step_times(stamps: list[float], start: float) -> dict:
 
 
 def decode_weight_bytes(named_sizes: dict[str, int]) -> int:
-    """Bytes of weights one decoder step must read: every decoder matrix except the
-    cross-attention keys/values (computed once per sentence) plus the whole output projection."""
+    """Bytes of weights one decoder step reads: every decoder matrix but the cross-attention
+    keys/values (computed once per sentence), and the whole tied output projection."""
     total = 0
     for name, size in named_sizes.items():
         if "encoder_attn.k_proj" in name or "encoder_attn.v_proj" in name:
             continue
-        if name.startswith("decoder.") or name.startswith("shared.") or name == "lm_head.weight":
+        if name.startswith(("decoder.", "shared.")) and "embed_positions" not in name:
             total += size
     return total
 
 
 def measure(generate, source: list[int], settings: dict) -> dict:
-    """Warm up, then time `reps` sentences.
+    """Warm up, then time `reps` sentences (and the long sweep when asked).
 
     `generate(ids, n, on_token)` returns the n new ids, the forced language token first, and calls
     `on_token()` as each of the other n - 1 is ready.
     """
     n = settings["new_tokens"]
-    generate(source, 4, lambda: None)
+    generate(source[:3] + source[-1:], 3, lambda: None)
     latencies, traces = [], []
     for _ in range(settings["reps"]):
         stamps: list[float] = []
@@ -161,15 +170,14 @@ def measure(generate, source: list[int], settings: dict) -> dict:
         latencies.append((time.perf_counter() - start) * 1000)
         traces.append(step_times(stamps, start))
         if len(tokens) != n or len(stamps) != n - 1:
-            raise RuntimeError(
-                f"generated {len(tokens)} tokens ({len(stamps)} timed), expected {n}"
-            )
-    best = min(range(len(latencies)), key=latencies.__getitem__)
+            raise RuntimeError(f"made {len(tokens)} tokens ({len(stamps)} timed), not {n}")
+    fastest = min(range(len(latencies)), key=latencies.__getitem__)
     result = {
         "latency_ms": statistics.median(latencies),
         "latencies_ms": latencies,
         "ms_per_token": statistics.median(latencies) / n,
-        **traces[best],
+        **traces[fastest],
+        "tokens": [int(t) for t in tokens],
     }
     result["steady_step_ms"] = statistics.median(result["step_ms"]) if result["step_ms"] else None
     if settings.get("sweep"):
@@ -180,7 +188,7 @@ def measure(generate, source: list[int], settings: dict) -> dict:
     return result
 
 
-def time_matmuls(run, reps: int = 3) -> float:
+def time_call(run, reps: int = 3) -> float:
     """Median ms of `run()`, after one warm-up call."""
     run()
     times = []
@@ -191,6 +199,16 @@ def time_matmuls(run, reps: int = 3) -> float:
     return statistics.median(times)
 
 
+def essential_linears(decoder) -> list:
+    """The linear layers of a decoder step: all but the cross-attention keys/values (made once)."""
+    linears = []
+    for layer in decoder.layers:
+        attention, cross = layer.self_attn, layer.encoder_attn
+        linears += [attention.q_proj, attention.k_proj, attention.v_proj, attention.out_proj]
+        linears += [cross.q_proj, cross.out_proj, layer.fc1, layer.fc2]
+    return linears
+
+
 # ---------------------------------------------------------------- the systems
 
 
@@ -198,6 +216,8 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList, M2M100ForConditionalGeneration
 
+    config = settings["config"]
+    target = language_ids(config)[1]
     dtype = getattr(torch, options["dtype"])
     baseline = rss_bytes()
     model = M2M100ForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
@@ -208,7 +228,7 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
             self.on_token = on_token
 
         def __call__(self, input_ids, scores):
-            if input_ids.shape[1] > 1:  # the first step only yields the forced language token
+            if input_ids.shape[1] > 1:  # the first step only makes the forced language token
                 self.on_token()
             return scores
 
@@ -220,18 +240,17 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
                 attention_mask=torch.ones_like(ids),
                 num_beams=options["beams"],
                 do_sample=False,
-                forced_bos_token_id=TARGET_LANGUAGE_ID,
+                forced_bos_token_id=target,
                 min_new_tokens=n,
                 max_new_tokens=n,
                 logits_processor=LogitsProcessorList([Clock(on_token)]),
             )
         return out[0, 1:].tolist()
 
-    result = measure(generate, source_ids(settings["source_tokens"]), settings)
+    result = measure(generate, source_ids(config, settings["source_tokens"]), settings)
     result["peak_memory_bytes"] = rss_bytes("VmHWM") - baseline
     result["memory_source"] = "process RSS growth"
     sizes = {name: p.numel() * p.element_size() for name, p in model.model.named_parameters()}
-    sizes["lm_head.weight"] = sizes.pop("shared.weight")
     result["weight_bytes_per_token"] = decode_weight_bytes(sizes)
 
     weights = [linear.weight for linear in essential_linears(model.model.decoder)]
@@ -243,151 +262,145 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
             for x, weight in zip(inputs, weights):
                 torch.matmul(x, weight.T)
 
-    result["matmul_ms"] = time_matmuls(products)
+    result["matmul_ms"] = time_call(products)
+    result["threads"] = torch.get_num_threads()
     return result
 
 
-def essential_linears(decoder) -> list:
-    """The linear layers of a decoder step, all but the cross-attention keys/values (made once)."""
-    linears = []
-    for layer in decoder.layers:
-        attention, cross = layer.self_attn, layer.encoder_attn
-        linears += [attention.q_proj, attention.k_proj, attention.v_proj, attention.out_proj]
-        linears += [cross.q_proj, cross.out_proj, layer.fc1, layer.fc2]
-    return linears
-
-
-def ct2_model(model_dir: Path, cache: Path = CACHE) -> Path:
-    """Convert with CTranslate2's own converter; the vocabulary is made-up names for the ids."""
+def ct2_model(model_dir: Path, config: dict, cache: Path) -> Path:
+    """Convert with CTranslate2's own converter, the vocabulary being made-up names for the ids."""
     import ctranslate2.converters as converters
 
     class IdVocabulary:
-        """Just what the M2M100 loader reads from a tokenizer: token names in id order."""
+        """What the M2M100 loader reads from a tokenizer: token names in id order."""
 
         bos_token, eos_token, unk_token, unk_token_id = "<s>", "</s>", "<unk>", 3
         special_tokens_map: dict = {}
 
-        def __init__(self, size: int):
-            self.names = ["<s>", "<pad>", "</s>", "<unk>"] + [f"t{i}" for i in range(4, size)]
-
         def get_vocab(self) -> dict[str, int]:
-            return {name: i for i, name in enumerate(self.names)}
+            return {ct2_token(i): i for i in range(config["vocab_size"])}
 
         def convert_ids_to_tokens(self, index: int) -> str:
-            return self.names[index]
+            return ct2_token(index)
 
     class Converter(converters.TransformersConverter):
         def load_tokenizer(self, tokenizer_class, model_name_or_path, **kwargs):
-            return IdVocabulary(NLLB_600M["vocab_size"])
+            return IdVocabulary()
 
     def build(folder: Path) -> None:
         Converter(str(model_dir)).convert(str(folder), quantization="int8", force=True)
 
-    return publish(build, cache / "nllb-600m-random-ct2-int8")
+    return publish(build, Path(cache) / f"{model_name(config)}-random-ct2-int8")
+
+
+def ct2_token(i: int) -> str:
+    return ("<s>", "<pad>", "</s>", "<unk>")[i] if i < 4 else f"t{i}"
 
 
 def run_ct2(model_dir: Path, options: dict, settings: dict) -> dict:
     import ctranslate2
 
-    folder = ct2_model(model_dir)
+    config = settings["config"]
+    folder = ct2_model(model_dir, config, settings["cache"])
     baseline = rss_bytes()
     threads = os.cpu_count() or 1
     translator = ctranslate2.Translator(
         str(folder), device="cpu", compute_type=options["compute_type"], intra_threads=threads
     )
     reset_peak_rss()
-
-    def name(i: int) -> str:
-        return ["<s>", "<pad>", "</s>", "<unk>"][i] if i < 4 else f"t{i}"
+    prefix = [[ct2_token(language_ids(config)[1])]]
 
     def generate(source, n, on_token):
-        # The forced language token is the prefix; it counts as the first of the n tokens.
+        # The forced language token is the prefix; it counts as the first of the n tokens and
+        # the callback reports it as step 0.
         result = translator.translate_batch(
-            [[name(i) for i in source]],
-            target_prefix=[[name(TARGET_LANGUAGE_ID)]],
+            [[ct2_token(i) for i in source]],
+            target_prefix=prefix,
             beam_size=options["beams"],
             min_decoding_length=n,
             max_decoding_length=n,
             callback=lambda step: step.step > 0 and on_token(),
         )
-        return result[0].hypotheses[0]
+        return [int(t[1:]) if t.startswith("t") else 0 for t in result[0].hypotheses[0]]
 
-    result = measure(generate, source_ids(settings["source_tokens"]), settings)
+    result = measure(generate, source_ids(config, settings["source_tokens"]), settings)
     result["peak_memory_bytes"] = rss_bytes("VmHWM") - baseline
     result["memory_source"] = "process RSS growth"
-    # int8 weights with one float32 scale per output row; norms and biases are negligible.
-    rows = 12 * (6 * 1024 + 4096 + 1024) + NLLB_600M["vocab_size"]
-    params = 12 * (6 * 1024 * 1024 + 2 * 1024 * 4096) + NLLB_600M["vocab_size"] * 1024
+    # int8 matrices with one float32 scale per output row (an estimate: norms and biases left out)
+    d, ffn, vocab = config["d_model"], config["decoder_ffn_dim"], config["vocab_size"]
+    rows = config["decoder_layers"] * (6 * d + ffn + d) + vocab
+    params = config["decoder_layers"] * (6 * d * d + 2 * d * ffn) + vocab * d
     result["weight_bytes_per_token"] = params + 4 * rows
     result["threads"] = threads
     return result
 
 
 def quantization_base() -> str:
-    """The dtype quantized models keep their scales and activations in.
-
-    float16 on a GPU as usual; float32 on the CPU, where MLX's half-precision quantized matmul
-    is many times slower than its float32 one."""
+    """The dtype quantized models keep their scales and activations in: float16 on a GPU as
+    usual; float32 on the CPU, where MLX's half-precision quantized matmul is many times slower."""
     import mlx.core as mx
 
     return "float32" if mx.default_device() == mx.cpu else "float16"
 
 
-def mlx_model(model_dir: Path, variant: str, cache: Path = CACHE) -> Path:
+def mlx_model(model_dir: Path, variant: str, config: dict = NLLB_600M, cache: Path = CACHE) -> Path:
     """The reference model converted by our own converter: float32, bfloat16, q8 or q4."""
     from mlx_stream.nllb import weights
 
     bits = {"q8": 8, "q4": 4}.get(variant)
     dtype = quantization_base() if bits else variant
-    name = f"nllb-600m-random-mlx-{variant}" + (f"-{dtype}" if bits else "")
+    suffix = f"{variant}-{dtype}" if bits else variant
 
     def build(folder: Path) -> None:
         weights.convert(model_dir, folder, dtype=dtype, q_bits=bits, force=True)
 
-    return publish(build, cache / name)
+    return publish(build, Path(cache) / f"{model_name(config)}-random-mlx-{suffix}")
 
 
 def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     import mlx.core as mx
+    from mlx.utils import tree_flatten
 
     from mlx_stream.nllb import weights
     from mlx_stream.nllb.generate import beam_search, generate_step
 
-    folder = mlx_model(model_dir, options["variant"])
+    config = settings["config"]
+    target = language_ids(config)[1]
+    folder = mlx_model(model_dir, options["variant"], config, settings["cache"])
     mx.reset_peak_memory()
     model, _ = weights.load(folder)
     eos = model.args.eos_token_id
 
-    def no_eos(history, scores):
-        return mx.where(mx.arange(scores.shape[-1]) == eos, -mx.inf, scores)
-
     def generate(source, n, on_token):
         memory = model.encode(mx.array([source]))
+        made = 1  # the forced language token
+
+        def no_eos(history, scores):  # also the clock: called as each step's graph is built
+            nonlocal made
+            if options["beams"] > 1 and made > 1:
+                on_token()
+            made += 1
+            return mx.where(mx.arange(scores.shape[-1]) == eos, -mx.inf, scores)
+
         if options["beams"] > 1:
-
-            def clock(history, scores):  # called as each step after the forced one is built
-                if history.shape[1] > 2:
-                    on_token()
-                return no_eos(history, scores)
-
-            tokens = beam_search(
-                model, memory, TARGET_LANGUAGE_ID, n, options["beams"], processors=[clock]
-            )
-            on_token()
+            tokens = beam_search(model, memory, target, n, options["beams"], processors=[no_eos])
+            on_token()  # the last step ends with the search
             return tokens
         tokens = []
-        for token in generate_step(model, memory, None, TARGET_LANGUAGE_ID, n):
+        for token in generate_step(model, memory, None, target, n, processors=[no_eos]):
             tokens.append(token.item())
             if len(tokens) > 1:
                 on_token()
         return tokens
 
-    result = measure(generate, source_ids(settings["source_tokens"]), settings)
+    result = measure(generate, source_ids(config, settings["source_tokens"]), settings)
     result["peak_memory_bytes"] = mx.get_peak_memory()
     result["memory_source"] = "mx.get_peak_memory"
     result["device"] = str(mx.default_device())
-    sizes = {name: p.nbytes for name, p in tree_items(model.parameters())}
+    result["dtype"] = str(model.decoder.layer_norm.weight.dtype).removeprefix("mlx.core.")
+    sizes = {name: p.nbytes for name, p in tree_flatten(model.parameters())}
     result["weight_bytes_per_token"] = decode_weight_bytes(sizes)
+
     linears = essential_linears(model.decoder) + [model.shared.as_linear]
     dtype = model.decoder.layer_norm.weight.dtype
     inputs = [mx.random.normal((options["beams"], input_width(f))).astype(dtype) for f in linears]
@@ -396,57 +409,53 @@ def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     def products():
         mx.eval([linear(x) for x, linear in zip(inputs, linears)])
 
-    result["matmul_ms"] = time_matmuls(products)
+    result["matmul_ms"] = time_call(products)
     return result
 
 
 def input_width(linear) -> int:
-    """Input features of an MLX (quantized) linear layer or embedding-as-linear."""
+    """Input features of an MLX (quantized) linear layer or of an embedding used as one."""
     module = getattr(linear, "__self__", linear)
     if hasattr(module, "scales"):
-        return module.scales.shape[1] * module.group_size
-    return module.weight.shape[1]
+        return module.scales.shape[-1] * module.group_size
+    return module.weight.shape[-1]
 
 
-def tree_items(tree, prefix: str = ""):
-    from mlx.utils import tree_flatten
-
-    return tree_flatten(tree, prefix=prefix)
-
-
-WORKERS = {"torch": run_torch, "ct2": run_ct2, "mlx": run_mlx}
+RUNNERS = {"torch": run_torch, "ct2": run_ct2, "mlx": run_mlx}
 
 
 def worker(name: str, settings: dict) -> dict:
     """Measure one system in this process."""
     kind, options = SYSTEMS[name]
     settings = {**settings, "sweep": settings.get("sweep") and name in SWEEP}
-    result = WORKERS[kind](reference_model(), options, settings)
+    model_dir = reference_model(settings["config"], settings["cache"])
+    result = RUNNERS[kind](model_dir, options, settings)
     if result.get("matmul_ms") and result.get("steady_step_ms"):
         result["step_efficiency"] = result["matmul_ms"] / result["steady_step_ms"]
     return {"system": name, "framework": kind, **options, **result}
 
 
-def run(quick: bool = False, systems: list[str] | None = None, timeout: float = 600) -> dict:
+def run(
+    quick: bool = False,
+    systems: list[str] | None = None,
+    config: dict = NLLB_600M,
+    cache: Path = CACHE,
+    timeout: float = 600,
+) -> dict:
     """Every system in its own process, one after the other; a system that fails is reported."""
-    settings = {**(QUICK if quick else FULL), "sweep": True}
-    reference_model()
+    settings = {**(QUICK if quick else FULL), "sweep": True, "config": config, "cache": str(cache)}
+    if systems is None:
+        systems = [s for s in SYSTEMS if not (quick and s in QUICK_SKIPS)]
+    reference_model(config, cache)
     results = []
-    for name in systems or list(SYSTEMS):
-        print(f"translate: {name} ...", file=sys.stderr, flush=True)
-        command = [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_translate",
-            "--worker",
-            name,
-            "--settings",
-            json.dumps(settings),
-        ]
-        root = Path(__file__).resolve().parent.parent
+    for name in systems:
+        print(f"translate: {name}", file=sys.stderr, flush=True)
+        command = [sys.executable, "-m", "benchmarks.bench_translate", "--worker", name]
+        command += ["--settings", json.dumps(settings)]
+        start = time.perf_counter()
         try:
             done = subprocess.run(
-                command, cwd=root, capture_output=True, text=True, timeout=timeout
+                command, cwd=ROOT, capture_output=True, text=True, timeout=timeout
             )
         except subprocess.TimeoutExpired:
             results.append({"system": name, "error": f"timed out after {timeout:.0f} s"})
@@ -457,7 +466,9 @@ def run(quick: bool = False, systems: list[str] | None = None, timeout: float = 
             results.append({"system": name, "error": error})
         else:
             results.append(json.loads(lines[-1].removeprefix("RESULT ")))
-    return {"settings": settings, "model": NLLB_600M, "systems": results, "versions": versions()}
+        results[-1]["process_s"] = round(time.perf_counter() - start, 1)
+    settings = {k: v for k, v in settings.items() if k not in ("config", "sweep")}
+    return {"settings": settings, "model": config, "systems": results, "versions": versions()}
 
 
 def versions() -> dict:
@@ -475,13 +486,15 @@ def versions() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--systems", help="comma-separated system names (default: all)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, json.loads(args.settings))))
         return 0
-    print(json.dumps(run(args.quick), indent=2))
+    systems = args.systems.split(",") if args.systems else None
+    print(json.dumps(run(args.quick, systems), indent=2))
     return 0
 
 
