@@ -13,19 +13,21 @@ from mlx_stream.tts import EspeakSynthesizer, choose_backend, load_synthesizer
 
 SLOW = "XTTS would run ~6x slower than real time on this CPU; use --tts xtts to force it"
 MISSING = "coqui-tts is not installed"
+ON_MPS = "on mps, which keeps up with playback"
+ON_CUDA = "on cuda, which keeps up with playback"
 
 # platform, has_say, has_espeak, xtts_available, accelerator -> backend, reason
 TABLE = [
-    ("darwin", True, True, True, "mps", "xtts", "XTTS v2 on mps"),
+    ("darwin", True, True, True, "mps", "xtts", ON_MPS),
     ("darwin", True, False, True, "cpu", "say", SLOW),
     ("darwin", True, True, False, "mps", "say", MISSING),
     ("darwin", False, True, False, "cpu", "espeak", MISSING),
     ("darwin", True, True, True, "cpu", "say", SLOW),
-    ("linux", False, True, True, "cuda", "xtts", "XTTS v2 on cuda"),
+    ("linux", False, True, True, "cuda", "xtts", ON_CUDA),
     ("linux", False, True, True, "cpu", "espeak", SLOW),
     ("linux", False, True, False, "cuda", "espeak", MISSING),
     ("linux", True, True, False, "cpu", "espeak", MISSING),  # a `say` on Linux is not macOS say
-    ("linux", False, False, True, "cuda", "xtts", "XTTS v2 on cuda"),
+    ("linux", False, False, True, "cuda", "xtts", ON_CUDA),
     ("win32", False, True, True, "cpu", "espeak", SLOW),
 ]
 
@@ -113,6 +115,15 @@ def test_auto_without_xtts(tmp_path, monkeypatch, xtts, language, why):
     lines = []
     load_synthesizer("auto", xtts=xtts.format(tmp=tmp_path), language=language, log=lines.append)
     assert lines == [f"speech: espeak-ng ({why.format(tmp=tmp_path)})"]
+
+
+def test_auto_falls_back_when_xtts_fails_to_load(tmp_path):
+    lines = []  # an empty folder is "weights present"; cuda is taken on trust until loading
+    synthesizer = load_synthesizer("auto", xtts=tmp_path, device="cuda", log=lines.append)
+    assert isinstance(synthesizer, EspeakSynthesizer)
+    assert lines[0] == f"speech: XTTS v2 ({ON_CUDA})"
+    assert lines[1].startswith("speech: espeak-ng (XTTS failed to load: XTTS checkpoint folder")
+    assert len(lines) == 2
 
 
 def test_auto_with_an_xtts_voice_says_what_it_chose(tmp_path):

@@ -58,7 +58,7 @@ def choose_backend(
     with playback; a system voice is better than speech that stutters.
     """
     if xtts_available and accelerator in ("cuda", "mps"):
-        return "xtts", f"XTTS v2 on {accelerator}"
+        return "xtts", f"on {accelerator}, which keeps up with playback"
     if xtts_available:
         why_not = "XTTS would run ~6x slower than real time on this CPU; use --tts xtts to force it"
     else:
