@@ -75,6 +75,13 @@ def test_beam_search_equals_transformers(pair, options):
     assert translate_ids(model, sources, 303, beams=3, max_new_tokens=14, **options) == expected
 
 
+def test_beam_search_on_a_padded_batch_equals_transformers(pair):
+    hf, model = pair
+    sources = random_sources(np.random.default_rng(16), 4, lengths=(1, 14))
+    expected = hf_generate(hf, sources, 306, 12, num_beams=3)
+    assert translate_ids(model, sources, 306, beams=3, max_new_tokens=12) == expected
+
+
 @pytest.mark.parametrize("beams", [1, 3])
 def test_repetition_controls_equal_transformers(pair, beams):
     hf, model = pair
