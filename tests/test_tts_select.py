@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import sys
 
 import numpy as np
 import pytest
 
 import mlx_stream.tts
 from mlx_stream.errors import MlxStreamError
-from mlx_stream.tts import EspeakSynthesizer, choose_backend, load_synthesizer
+from mlx_stream.tts import EspeakSynthesizer, SaySynthesizer, choose_backend, load_synthesizer
 
 SLOW = "XTTS would run ~6x slower than real time on this CPU; use --tts xtts to force it"
 MISSING = "coqui-tts is not installed"
@@ -80,7 +82,10 @@ def test_choose_backend_invariants(platform, say, espeak, xtts, accelerator):
         assert name == "say"  # the system voice macOS users already know wins over espeak-ng
 
 
-# --- load_synthesizer here: Linux with espeak-ng and no GPU ---------------------------------------
+# --- load_synthesizer here: espeak-ng (say on a Mac) and no GPU ----------------------------------
+
+ON_A_MAC = sys.platform == "darwin" and shutil.which("say") is not None
+SYSTEM, SYSTEM_NAME = (SaySynthesizer, "say") if ON_A_MAC else (EspeakSynthesizer, "espeak-ng")
 
 
 def test_load_espeak_by_name():
@@ -95,8 +100,8 @@ def test_auto_picks_espeak_and_says_why_once(tmp_path):
     xtts_folder.mkdir()
     lines = []
     synthesizer = load_synthesizer("auto", xtts=xtts_folder, device="cpu", log=lines.append)
-    assert isinstance(synthesizer, EspeakSynthesizer)
-    assert lines == [f"speech: espeak-ng ({SLOW})"]
+    assert isinstance(synthesizer, SYSTEM)
+    assert lines == [f"speech: {SYSTEM_NAME} ({SLOW})"]
 
 
 OFFLINE = "XTTS weights are not downloaded and HF_HUB_OFFLINE is set"
@@ -114,25 +119,26 @@ def test_auto_without_xtts(tmp_path, monkeypatch, xtts, language, why):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lines = []
     load_synthesizer("auto", xtts=xtts.format(tmp=tmp_path), language=language, log=lines.append)
-    assert lines == [f"speech: espeak-ng ({why.format(tmp=tmp_path)})"]
+    assert lines == [f"speech: {SYSTEM_NAME} ({why.format(tmp=tmp_path)})"]
 
 
 def test_auto_falls_back_when_xtts_fails_to_load(tmp_path):
     lines = []  # an empty folder is "weights present"; cuda is taken on trust until loading
     synthesizer = load_synthesizer("auto", xtts=tmp_path, device="cuda", log=lines.append)
-    assert isinstance(synthesizer, EspeakSynthesizer)
+    assert isinstance(synthesizer, SYSTEM)
     assert lines[0] == f"speech: XTTS v2 ({ON_CUDA})"
-    assert lines[1].startswith("speech: espeak-ng (XTTS failed to load: XTTS checkpoint folder")
+    assert lines[1].startswith(
+        f"speech: {SYSTEM_NAME} (XTTS failed to load: XTTS checkpoint folder"
+    )
     assert len(lines) == 2
 
 
 def test_auto_with_an_xtts_voice_says_what_it_chose(tmp_path):
     with pytest.raises(MlxStreamError) as excinfo:
         load_synthesizer("auto", voice="Ana Florence", xtts=str(tmp_path), device="cpu", log=print)
-    assert str(excinfo.value) == (
-        "espeak-ng has no voice 'Ana Florence': list the voices with `espeak-ng --voices` "
-        "(--tts auto chose espeak-ng; XTTS voices need --tts xtts)"
-    )
+    message = str(excinfo.value)
+    assert f"{SYSTEM_NAME} has no voice 'Ana Florence'" in message and "\n" not in message
+    assert message.endswith(f"(--tts auto chose {SYSTEM_NAME}; XTTS voices need --tts xtts)")
 
 
 def test_auto_with_nothing_installed(tmp_path, monkeypatch):
