@@ -283,16 +283,14 @@ class SaySynthesizer:
         return self._installed
 
     def voice_for(self, language: str) -> str:
-        """`--voice` if given, else the usual voice for `language` (its best quality installed),
-        else the first voice of its locale."""
+        """`--voice` if given, else the usual voice for `language` in its best installed quality,
+        else the first voice of that language."""
         if self.voice is not None:
             return self.voice
         code, iso = _resolve_language(language)
-        locale = _SAY_LOCALE.get(code, iso or code.split("_")[0])
-        matching = [v for v in self.voices() if re.split("[_-]", v.locale)[0] == locale]
-        if "_" in locale:
-            matching = [v for v in self.voices() if v.locale == locale]
-        preferred = _SAY_DEFAULT_VOICE.get(locale)
+        wanted = _SAY_LOCALE.get(code, iso or code.split("_")[0])  # a language, or zh_CN, ...
+        matching = [v for v in self.voices() if wanted in (v.locale, re.split("[_-]", v.locale)[0])]
+        preferred = _SAY_DEFAULT_VOICE.get(wanted)
         names = {v.name for v in matching}
         for name in (f"{preferred} (Premium)", f"{preferred} (Enhanced)", preferred):
             if name in names:
