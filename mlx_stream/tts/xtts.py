@@ -142,12 +142,19 @@ class XttsSynthesizer:
         path_or_repo: str | os.PathLike = "coqui/XTTS-v2",
         device: str = "auto",
         voice: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-        **options,
+        *,
+        stream_chunk_size: int = 20,
+        speed: float = 1.0,
+        temperature: float = 0.75,
+        seed: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ) -> XttsSynthesizer:
         """Load `config.json`, `model.pth`, `vocab.json`, `speakers_xtts.pth` from a folder or the hub.
 
-        Options: `stream_chunk_size` (audio tokens per streamed chunk, 20 = about 0.9 s),
-        `speed`, `temperature`, `seed` (same seed, same text -> same audio), `cache_dir`.
+        `voice`: a built-in speaker name, or one or more recordings (default: a built-in speaker).
+        `stream_chunk_size`: audio tokens per streamed chunk (20 is about 0.9 s of speech).
+        `seed`: the same seed and text give the same audio. `cache_dir`: where voice latents are
+        kept (default `$MLX_STREAM_CACHE/xtts-latents` or `~/.cache/mlx-stream/xtts-latents`).
         """
         folder = resolve(path_or_repo, CHECKPOINT_FILES, what="XTTS v2 model", licence=LICENCE)
         model = _load_model(folder)
@@ -159,7 +166,17 @@ class XttsSynthesizer:
                 raise
             _note_fallback(error)
             device = "cpu"
-        return cls(model, folder, device, voice, **options)
+        return cls(
+            model,
+            folder,
+            device,
+            voice,
+            stream_chunk_size=stream_chunk_size,
+            speed=speed,
+            temperature=temperature,
+            seed=seed,
+            cache_dir=cache_dir,
+        )
 
     @property
     def languages(self) -> list[str]:
