@@ -18,7 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--hf-path", required=True, help="hub id or local Hugging Face folder")
     parser.add_argument("--mlx-path", required=True, help="folder to write the MLX weights to")
-    parser.add_argument("--dtype", choices=sorted(weights.DTYPES), default="float16")
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(weights.DTYPES),
+        help="float precision (default: float16 on a GPU, float32 on the CPU)",
+    )
     parser.add_argument("-q", "--quantize", action="store_true", help="quantize the linear layers")
     parser.add_argument("--q-bits", type=int, choices=(4, 8), default=4)
     parser.add_argument("--q-group-size", type=int, choices=(32, 64, 128), default=64)

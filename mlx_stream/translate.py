@@ -13,8 +13,6 @@ from .nllb.generate import translate_ids
 from .nllb.model import Model
 from .nllb.tokenizer import Tokenizer
 
-DEFAULT_DTYPE = "float16"
-
 
 class Translator:
     def __init__(self, model: Model, tokenizer: Tokenizer, config: dict, path: Path | None = None):
@@ -34,12 +32,13 @@ class Translator:
         """Load a converted folder, or convert a Hugging Face folder or hub id once and load that.
 
         A Hugging Face checkpoint is converted into `weights_dir/<name>-q<bits>` (or
-        `<name>-<dtype>`) on first use and that folder is reused afterwards. `dtype` and
-        `quantize_bits` only apply when converting; a converted folder loads as it was saved.
+        `<name>-<dtype>`) on first use and that folder is reused afterwards. `dtype` (default:
+        `weights.default_dtype()`) and `quantize_bits` only apply when converting; a converted folder
+        loads as it was saved.
         """
         path = Path(path_or_repo).expanduser()
         if not weights.is_converted(path):
-            dtype = dtype or DEFAULT_DTYPE
+            dtype = dtype or weights.default_dtype()
             kind = f"q{quantize_bits}" if quantize_bits else dtype
             target = Path(weights_dir) / f"{path.name or str(path_or_repo)}-{kind}"
             if not weights.is_converted(target):
@@ -58,13 +57,17 @@ class Translator:
         tgt: str = "jpn_Jpan",
         beams: int = 1,
         max_new_tokens: int | None = None,
-        **options,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        repetition_penalty: float | None = None,
+        no_repeat_ngram_size: int = 0,
     ) -> str | list[str]:
         """Translate one text or a list of texts from `src` to `tgt`.
 
         Languages are NLLB codes (`jpn_Jpan`), ISO codes (`ja`, `jpn`) or English names.
-        `options`: `length_penalty`, `early_stopping` (beam search), `repetition`,
-        `no_repeat_ngram_size`. Empty texts translate to empty strings.
+        `beams` > 1 is beam search; `length_penalty` and `early_stopping` act on it as in
+        transformers. `max_new_tokens` counts the language token; by default it grows with the
+        input. Empty texts translate to empty strings.
         """
         from .nllb.languages import resolve_language
 
@@ -81,7 +84,15 @@ class Translator:
         if todo:
             sources = [self.tokenizer.encode(texts[i], source_id) for i in todo]
             generated = translate_ids(
-                self.model, sources, target_id, beams, max_new_tokens, **options
+                self.model,
+                sources,
+                target_id,
+                beams,
+                max_new_tokens,
+                length_penalty,
+                early_stopping,
+                repetition_penalty,
+                no_repeat_ngram_size,
             )
             for i, ids in zip(todo, generated):
                 outputs[i] = self.tokenizer.decode(ids)

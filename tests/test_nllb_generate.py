@@ -86,14 +86,14 @@ def test_beam_search_on_a_padded_batch_equals_transformers(pair):
 def test_repetition_controls_equal_transformers(pair, beams):
     hf, model = pair
     sources = random_sources(np.random.default_rng(13), 2)
-    for ours, theirs in [
-        ({"repetition": 1.3}, {"repetition_penalty": 1.3}),
-        ({"no_repeat_ngram_size": 2}, {"no_repeat_ngram_size": 2}),
+    for options in [
+        {"repetition_penalty": 1.3},
+        {"no_repeat_ngram_size": 2},
     ]:
-        expected = [hf_generate(hf, [s], 304, 14, num_beams=beams, **theirs)[0] for s in sources]
-        got = translate_ids(model, sources, 304, beams=beams, max_new_tokens=14, **ours)
+        expected = [hf_generate(hf, [s], 304, 14, num_beams=beams, **options)[0] for s in sources]
+        got = translate_ids(model, sources, 304, beams=beams, max_new_tokens=14, **options)
         assert got == expected
-        if "no_repeat_ngram_size" in ours:
+        if "no_repeat_ngram_size" in options:
             for row in got:
                 pairs = list(zip([2, *row], row))
                 assert len(pairs) == len(set(pairs))

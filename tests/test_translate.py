@@ -104,7 +104,7 @@ def test_offline_hub_id_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(MlxStreamError) as error:
         Translator.from_pretrained("nobody-here/nllb-not-cached", weights_dir=tmp_path / "w")
     assert "HF_HUB_OFFLINE" in str(error.value) and "\n" not in str(error.value)
-    assert not (tmp_path / "w" / "nllb-not-cached-float16").exists()
+    assert not (tmp_path / "w" / "nllb-not-cached-float32").exists()
 
 
 def test_repr_says_what_is_loaded(translator):

@@ -24,7 +24,7 @@ def default_max_new_tokens(source_length: int) -> int:
     return 2 * source_length + 16
 
 
-def repetition_penalty(penalty: float) -> LogitsProcessor:
+def penalize_repetition(penalty: float) -> LogitsProcessor:
     """CTRL's penalty on every token already in the output (the decoder start token too)."""
 
     def process(tokens: mx.array, scores: mx.array) -> mx.array:
@@ -54,12 +54,15 @@ def no_repeat_ngram(size: int) -> LogitsProcessor:
     return process
 
 
-def make_processors(repetition: float | None = None, ngram_size: int = 0) -> list[LogitsProcessor]:
+def make_processors(
+    repetition_penalty: float | None = None, no_repeat_ngram_size: int = 0
+) -> list[LogitsProcessor]:
+    """The optional controls, in the order transformers applies them."""
     processors = []
-    if repetition is not None and repetition != 1.0:
-        processors.append(repetition_penalty(repetition))
-    if ngram_size:
-        processors.append(no_repeat_ngram(ngram_size))
+    if repetition_penalty is not None and repetition_penalty != 1.0:
+        processors.append(penalize_repetition(repetition_penalty))
+    if no_repeat_ngram_size:
+        processors.append(no_repeat_ngram(no_repeat_ngram_size))
     return processors
 
 
@@ -250,13 +253,13 @@ def translate_ids(
     max_new_tokens: int | None = None,
     length_penalty: float = 1.0,
     early_stopping: bool | str = False,
-    repetition: float | None = None,
+    repetition_penalty: float | None = None,
     no_repeat_ngram_size: int = 0,
 ) -> list[list[int]]:
     """Token ids of each translation: the language token, then the text, without `</s>`."""
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens(max(len(s) for s in sources))
-    processors = make_processors(repetition, no_repeat_ngram_size)
+    processors = make_processors(repetition_penalty, no_repeat_ngram_size)
     ids, mask = pad_sources(sources, model.args.pad_token_id)
     memory = model.encode(ids, mask)
     if beams <= 1:
