@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import mlx.core as mx
@@ -45,7 +46,7 @@ class Translator:
                 summary = weights.convert(
                     path_or_repo, target, dtype=dtype, q_bits=quantize_bits, force=target.exists()
                 )
-                print(f"converted {summary}", flush=True)
+                print(f"converted {summary}", file=sys.stderr, flush=True)
             path = target
         model, config = weights.load(path)
         return cls(model, Tokenizer.from_folder(path), config, path)

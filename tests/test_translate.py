@@ -83,10 +83,10 @@ def test_hugging_face_folder_is_converted_once_and_reused(checkpoint, tmp_path, 
     folder, _, _ = checkpoint
     first = Translator.from_pretrained(folder, quantize_bits=8, weights_dir=tmp_path)
     assert first.path == tmp_path / "nllb-tiny-q8" and weights.is_converted(first.path)
-    assert "converted" in capsys.readouterr().out
+    assert "converted" in capsys.readouterr().err  # stdout is for translations
     stamp = (first.path / "model.safetensors").stat().st_mtime_ns
     again = Translator.from_pretrained(folder, quantize_bits=8, weights_dir=tmp_path)
-    assert "converted" not in capsys.readouterr().out
+    assert "converted" not in capsys.readouterr().err
     assert (again.path / "model.safetensors").stat().st_mtime_ns == stamp
     direct = Translator.from_pretrained(first.path, quantize_bits=4)  # a converted folder as is
     assert direct.path == first.path and direct.config["quantization"]["bits"] == 8
