@@ -92,7 +92,7 @@ def agreement(model, quantized, sources, target) -> tuple[float, float]:
     for source, output in zip(sources, outputs):
         ids, decoder = mx.array([source]), mx.array([[2, *output]])
         exact = np.array(model(ids, decoder))[0]
-        approx = np.array(quantized(ids, decoder))[0]
+        approx = np.array(quantized(ids, decoder).astype(mx.float32))[0]
         worst = max(worst, float(np.abs(exact - approx).max()))
         same += int((exact.argmax(-1) == approx.argmax(-1)).sum())
         total += len(exact)
@@ -123,9 +123,17 @@ def test_quantized_models_agree_with_float(checkpoint, tmp_path):
             f"\n{bits}-bit: max |logit diff| {results[bits][0]:.4f}, argmax agreement "
             f"{results[bits][1]:.1%} over {len(sources)} sources"
         )
+    half, _ = weights.load(convert(folder, tmp_path / "bf16", "--dtype", "bfloat16"))
+    assert half.shared.weight.dtype == mx.bfloat16
+    results["bfloat16"] = agreement(exact, half, sources, target)
+    print(
+        f"bfloat16: max |logit diff| {results['bfloat16'][0]:.4f}, argmax agreement "
+        f"{results['bfloat16'][1]:.1%}"
+    )
     assert results[8][0] < 0.25  # these logits span about +-8; 8-bit moves them by ~1-2%
     assert results[8][1] >= 0.95
     assert 0.0 < results[4][1] <= 1.0
+    assert results["bfloat16"][1] >= 0.95
 
 
 def run_convert(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -213,6 +221,35 @@ def test_bad_converted_folders_fail_in_one_line(checkpoint, tmp_path):
         weights.load(folder)
     with pytest.raises(MlxStreamError, match="not a folder"):
         weights.load(tmp_path / "missing")
+
+
+def test_sharded_weights_load_like_one_file(checkpoint, tmp_path, monkeypatch):
+    folder, _, _ = checkpoint
+    single, _ = weights.load(convert(folder, tmp_path / "one", "--dtype", "float32"))
+    monkeypatch.setattr(weights, "MAX_SHARD_BYTES", 200_000)
+    out = convert(folder, tmp_path / "shards", "--dtype", "float32")
+    shards = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(shards) > 1 and (out / weights.INDEX_FILE).is_file()
+    sharded, _ = weights.load(out)
+    source, decoder = mx.array([[300, 17, 99, 2]]), mx.array([[2, 500, 42]])
+    assert mx.array_equal(single(source, decoder), sharded(source, decoder))
+    (out / shards[-1]).unlink()
+    with pytest.raises(MlxStreamError, match=shards[-1]):
+        weights.load(out)
+
+
+def test_unsafe_or_broken_pickles_are_refused(checkpoint, tmp_path):
+    folder, _, _ = checkpoint
+    broken = tmp_path / "pickle"
+    broken.mkdir()
+    for name in ("config.json", "sentencepiece.bpe.model", "tokenizer_config.json"):
+        (broken / name).write_bytes((folder / name).read_bytes())
+    torch.save({"model.shared.weight": torch.zeros(2), "code": print}, broken / "pytorch_model.bin")
+    result = run_convert("--hf-path", str(broken), "--mlx-path", str(tmp_path / "out"))
+    assert_one_line_error(result, "not a readable PyTorch checkpoint")
+    (broken / "pytorch_model.bin").write_bytes(b"PK\x03\x04 truncated")
+    result = run_convert("--hf-path", str(broken), "--mlx-path", str(tmp_path / "out"))
+    assert_one_line_error(result, "not a readable PyTorch checkpoint")
 
 
 def test_interrupted_conversion_leaves_nothing(checkpoint, tmp_path, monkeypatch):
