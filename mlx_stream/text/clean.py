@@ -401,21 +401,22 @@ def _construct_text(m: re.Match) -> str:
 
 
 def _clean_words(text: str, code: bool) -> str:
+    # markup goes first, so that what it hid (a URL in *stars*) is shortened after it
+    if "*" in text:  # also in code: `**kwargs` is said "kwargs"
+        text = _STARS.sub("", text)
+    if "~" in text:
+        text = _STRIKE.sub("", text)
+    if not code:
+        if "_" in text:
+            text = _UNDERSCORED.sub(_strip_underscores, text)
+        if "\\" in text:
+            text = _LONE_BACKSLASH.sub("", _ESCAPE.sub(r"\1", text))
+    text = _EMOJI.sub("", text)
     if "/" in text or "\\" in text or "www." in text.lower():
         text = _URL.sub(_short_url, text)
         text = _SLASHED.sub(_short_path, text)
-    if not code:
-        if "*" in text:
-            text = _STARS.sub("", text)
-        if "_" in text:
-            text = _UNDERSCORED.sub(_strip_underscores, text)
-        if "~" in text:
-            text = _STRIKE.sub("", text)
-        if "\\" in text:
-            text = _LONE_BACKSLASH.sub("", _ESCAPE.sub(r"\1", text))
     if "&" in text:
         text = _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
-    text = _EMOJI.sub("", text)
     return _LONE_MARKS.sub("", text)
 
 
@@ -438,7 +439,7 @@ def _short_url(m: re.Match) -> str:
         return _file_name(body[5:].lstrip("/")) + tail
     host = re.sub(r"^[a-z]+://", "", body, flags=re.IGNORECASE)
     host = re.split(r"[/?#]", host, maxsplit=1)[0].rsplit("@", 1)[-1].split(":")[0]
-    host = re.sub(r"^www\.", "", host, flags=re.IGNORECASE)
+    host = re.sub(r"\bwww\.", "", host, flags=re.IGNORECASE).strip(".-")
     return host + tail
 
 

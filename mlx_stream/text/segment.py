@@ -88,6 +88,8 @@ class SentenceSegmenter:
                 j += 1
             if j == len(text) and not final:
                 return None
+            if j > limit:
+                break  # the closing marks would overrun the limit
             pos = j
             if not any(c in _CJK_TERMINALS for c in text[i:j]):
                 if j < len(text) and text[j] != " " and text[j] != "\n":
@@ -127,7 +129,7 @@ def _ends_sentence(text: str, start: int, i: int, following: str) -> bool:
         return False
     if text[i] != ".":
         return True
-    word = text[text.rfind(" ", start, i) + 1 : i].lstrip("\"'([{“‘«")
+    word = text[max(text.rfind(" ", start, i) + 1, start) : i].lstrip("\"'([{“‘«")
     if i + 1 < len(text) and text[i + 1] == ".":
         return True  # an ellipsis
     lower = word.lower()
