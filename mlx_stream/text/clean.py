@@ -249,7 +249,7 @@ class MarkdownCleaner:
         elif m is None:
             self._run += len(text)
             return text
-        last = max(text.rfind(s) for s in _SEPARATORS) + 1
+        last = _last_separator(text, len(text)) + 1
         body, tail = text[:last], text[last:]
         if len(body) > MAX_WORD_CHARS:
             body = _LONG_RUN.sub(self._drop_word, body)
@@ -348,7 +348,7 @@ def safe_cut(text: str) -> int:
     no link, tag or autolink spans, and before any that might still be completing."""
     opens = [i for i in (text.find("["), text.find("<")) if i >= 0]
     end = min(opens) if opens else len(text)
-    cut = max(text.rfind(s, 0, end) for s in _SEPARATORS) + 1
+    cut = _last_separator(text, end) + 1
     pos = end
     while opens:
         m = _OPEN_OR_SEP.search(text, pos)
@@ -373,6 +373,12 @@ def table_row(line: str) -> str:
     cells = re.split(r"(?<!\\)\|", line.strip())
     cleaned = (clean_inline(cell)[0].strip() for cell in cells)
     return ", ".join(cell for cell in cleaned if cell)
+
+
+def _last_separator(text: str, end: int) -> int:
+    if text.isascii():
+        return text.rfind(" ", 0, end)
+    return max(text.rfind(s, 0, end) for s in _SEPARATORS)
 
 
 def clean_inline(text: str, in_code: bool = False) -> tuple[str, bool]:
