@@ -17,6 +17,7 @@ from .model import Model
 LogitsProcessor = Callable[[mx.array, mx.array], mx.array]
 
 _NEG = np.float32(-1.0e9)  # transformers' "finished / impossible" offset in beam search
+_PROMPT_LENGTH = 1  # the decoder start token
 
 
 def default_max_new_tokens(source_length: int) -> int:
@@ -150,6 +151,75 @@ def greedy(
     return rows
 
 
+class BeamState:
+    """transformers' bookkeeping for one source: running hypotheses and the best finished ones."""
+
+    def __init__(self, prefix, num_beams, max_length, length_penalty, early_stopping, eos_id):
+        self.num_beams, self.max_length, self.eos_id = num_beams, max_length, eos_id
+        self.length_penalty, self.early_stopping = length_penalty, early_stopping
+        # after the forced language step every beam holds the prefix, and only the first counts
+        self.running = [list(prefix) for _ in range(num_beams)]
+        self.running_scores = np.full(num_beams, _NEG, dtype=np.float32)
+        self.running_scores[0] = 0.0
+        self.finished: list[list[int]] = [[] for _ in range(num_beams)]
+        self.finished_scores = np.full(num_beams, _NEG, dtype=np.float32)
+        self.is_finished = np.zeros(num_beams, dtype=bool)
+        self.can_improve = True
+        self.length = len(prefix)
+
+    def advance(self, values: np.ndarray, beam_of: np.ndarray, token_of: np.ndarray):
+        """Take the 2 * num_beams best (score, beam, token) candidates, best first.
+
+        Returns the beam each new running hypothesis came from, or None when the search is over.
+        """
+        sequences = [self.running[b] + [int(t)] for b, t in zip(beam_of, token_of)]
+        hits = (token_of == self.eos_id) | (self.length + 1 >= self.max_length)
+
+        # the best `num_beams` candidates that did not stop carry on
+        running_values = values + hits.astype(np.float32) * _NEG
+        chosen = np.argsort(-running_values, kind="stable")[: self.num_beams]
+        self.running = [sequences[i] for i in chosen]
+        self.running_scores = running_values[chosen]
+
+        # those among the top `num_beams` that stopped compete for the finished slots
+        just_finished = hits & (np.arange(len(values)) < self.num_beams)
+        generated = self.length + 1 - _PROMPT_LENGTH
+        scores = values / np.float32(generated**self.length_penalty)
+        if self.early_stopping is True and self.is_finished.all():
+            scores = scores + _NEG
+        if not self.can_improve:
+            scores = scores + _NEG
+        scores = scores + (~just_finished).astype(np.float32) * _NEG
+        merged_scores = np.concatenate([self.finished_scores, scores])
+        best = np.argsort(-merged_scores, kind="stable")[: self.num_beams]
+        merged, merged_finished = (
+            self.finished + sequences,
+            np.append(self.is_finished, just_finished),
+        )
+        self.finished = [merged[i] for i in best]
+        self.finished_scores = merged_scores[best]
+        self.is_finished = merged_finished[best]
+        self.length += 1
+
+        self.can_improve = self.can_improve and self._may_improve()
+        all_done = self.is_finished.all() and self.early_stopping is True
+        return None if not self.can_improve or all_done or hits.all() else beam_of[chosen]
+
+    def _may_improve(self) -> bool:
+        """Whether the best running hypothesis could still beat the worst finished one."""
+        if self.early_stopping == "never" and self.length_penalty > 0.0:
+            best_length = self.max_length - _PROMPT_LENGTH
+        else:
+            best_length = self.length - _PROMPT_LENGTH
+        best_possible = self.running_scores[0] / np.float32(best_length**self.length_penalty)
+        worst = np.where(self.is_finished, self.finished_scores.min(), _NEG)
+        return bool((best_possible > worst).any())
+
+    def best(self) -> list[int]:
+        tokens = self.finished[0][_PROMPT_LENGTH:]
+        return tokens[: tokens.index(self.eos_id)] if self.eos_id in tokens else tokens
+
+
 def beam_search(
     model: Model,
     memory: mx.array,
@@ -167,82 +237,38 @@ def beam_search(
     heuristic, so the best hypothesis matches `generate(num_beams=...)` token for token.
     """
     args = model.args
-    processors = processors or []
-    prompt_length = 1  # the decoder start token
-    max_length = prompt_length + max_new_tokens
-    keep = 2 * num_beams
     prefix = [args.decoder_start_token_id, target_lang_id]
     if max_new_tokens <= 1:
         return prefix[1:]
-
-    # State after the forced language step: every beam holds the prefix; only the first counts.
-    running = [list(prefix) for _ in range(num_beams)]
-    running_scores = np.full(num_beams, _NEG, dtype=np.float32)
-    running_scores[0] = 0.0
-    finished: list[list[int]] = [[] for _ in range(num_beams)]
-    finished_scores = np.full(num_beams, _NEG, dtype=np.float32)
-    is_finished = np.zeros(num_beams, dtype=bool)
-    can_improve = True
-
+    beams = BeamState(
+        prefix,
+        num_beams,
+        _PROMPT_LENGTH + max_new_tokens,
+        length_penalty,
+        early_stopping,
+        args.eos_token_id,
+    )
     cache = model.make_cache(mx.repeat(memory, num_beams, axis=0))
-    inputs = mx.array(running, dtype=mx.int32)
-    cur_len = len(prefix)
+    inputs = mx.array(beams.running, dtype=mx.int32)
+    keep = 2 * num_beams
     while True:
         logits = model.decode(inputs, cache)[:, -1, :].astype(mx.float32)
         log_probs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        history = mx.array(running, dtype=mx.int32)
-        for process in processors:
+        history = mx.array(beams.running, dtype=mx.int32)
+        for process in processors or []:
             log_probs = process(history, log_probs)
-        totals = (log_probs + mx.array(running_scores)[:, None]).reshape(-1)
+        totals = (log_probs + mx.array(beams.running_scores)[:, None]).reshape(-1)
         candidates = mx.argpartition(-totals, keep - 1)[:keep]
-        values = np.array(totals[candidates])
-        candidates = np.array(candidates)
+        values, candidates = np.array(totals[candidates]), np.array(candidates)
         order = np.argsort(-values, kind="stable")
         values, candidates = values[order], candidates[order]
         vocab = logits.shape[-1]
-        beam_of, token_of = candidates // vocab, candidates % vocab
-        sequences = [running[b] + [int(t)] for b, t in zip(beam_of, token_of)]
-        hits = (token_of == args.eos_token_id) | (cur_len + 1 >= max_length)
-
-        # the best `num_beams` candidates that did not stop carry on
-        running_values = values + hits.astype(np.float32) * _NEG
-        chosen = np.argsort(-running_values, kind="stable")[:num_beams]
-        running = [sequences[i] for i in chosen]
-        running_scores = running_values[chosen]
-
-        # the stopped ones among the top `num_beams` compete for the finished slots
-        just_finished = hits & (np.arange(keep) < num_beams)
-        scores = values / np.float32((cur_len + 1 - prompt_length) ** length_penalty)
-        if early_stopping is True and is_finished.all():
-            scores = scores + _NEG
-        if not can_improve:
-            scores = scores + _NEG
-        scores = scores + (~just_finished).astype(np.float32) * _NEG
-        merged_scores = np.concatenate([finished_scores, scores])
-        best = np.argsort(-merged_scores, kind="stable")[:num_beams]
-        merged = finished + sequences
-        merged_finished = np.concatenate([is_finished, just_finished])
-        finished = [merged[i] for i in best]
-        finished_scores = merged_scores[best]
-        is_finished = merged_finished[best]
-
-        cur_len += 1
-        if early_stopping == "never" and length_penalty > 0.0:
-            best_length = max_length - prompt_length
-        else:
-            best_length = cur_len - prompt_length
-        best_possible = running_scores[0] / np.float32(best_length**length_penalty)
-        worst = np.where(is_finished, finished_scores.min(), _NEG)
-        can_improve = can_improve and bool((best_possible > worst).any())
-        all_done = is_finished.all() and early_stopping is True
-        if not can_improve or all_done or hits.all():
-            break
+        origins = beams.advance(values, candidates // vocab, candidates % vocab)
+        if origins is None:
+            return beams.best()
         for layer in cache:
-            layer.reorder(mx.array(beam_of[chosen]))
-        inputs = mx.array([[seq[-1]] for seq in running], dtype=mx.int32)
-
-    tokens = finished[0][1:]
-    return tokens[: tokens.index(args.eos_token_id)] if args.eos_token_id in tokens else tokens
+            layer.reorder(mx.array(origins))
+        inputs = mx.array([[seq[-1]] for seq in beams.running], dtype=mx.int32)
 
 
 def translate_ids(
