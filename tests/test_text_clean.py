@@ -41,6 +41,7 @@ CASES = [
     ("Intro:\n> a quote", "Intro:\na quote"),
     ("***\n---\n___\n- - -", ""),
     ("text\n---\nmore", "text\nmore"),
+    ("Title\n=====\nBody", "Title\nBody"),
     ("| Name | Age |\n|:-----|----:|\n| Bob | 42 |", "Name, Age\nBob, 42"),
     ("Line one\nline two\n\nPara two", "Line one line two\nPara two"),
     # code

@@ -120,6 +120,25 @@ def test_final_message_adds_only_what_the_deltas_missed():
     assert sentences == ["The answer is forty-two.", "A new message entirely."]
 
 
+def test_final_message_with_another_id_is_still_not_spoken_twice():
+    lines = [
+        _stream_event({"type": "message_start", "message": {"id": "stream-id", "content": []}}),
+        _stream_event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Only once, please."}}),
+        _stream_event({"type": "content_block_stop", "index": 0}),
+        json.dumps({"type": "assistant", "message": {"content": [{"type": "text", "text": "Only once, please."}]}}),
+    ]  # fmt: skip
+    assert spoken([line + "\n" for line in lines])[0] == ["Only once, please."]
+
+
+def test_a_byte_order_mark_does_not_hide_stream_json():
+    event = {
+        "type": "assistant",
+        "message": {"content": [{"type": "text", "text": "After the BOM."}]},
+    }
+    assert spoken(b"\xef\xbb\xbf" + json.dumps(event).encode() + b"\n")[0] == ["After the BOM."]
+    assert spoken("\ufeffPlain text with a BOM.", format="text")[0] == ["Plain text with a BOM."]
+
+
 def test_invalid_json_lines_are_skipped_and_counted():
     good = json.dumps(
         {

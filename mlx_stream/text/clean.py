@@ -327,6 +327,8 @@ def classify_line(
                 return ("rule" + mark, 0)
         bullet = c != "_" and (len(body) == 1 or body[1] in " \t")
         return ("item" + mark, start + 2) if bullet else ("text" + mark, start)
+    if c == "=" and run == len(body.rstrip()):  # a setext heading's underline
+        return ("rule" + mark, 0) if eol else None
     if c.isdigit():
         digits = len(body) - len(body.lstrip("0123456789"))
         if digits == len(body) and not eol and digits < 10:

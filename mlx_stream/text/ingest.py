@@ -83,7 +83,8 @@ def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_l
     for line in lines:
         if not line.strip():
             continue
-        if isinstance(_event(line), dict):
+        event = _event(line)
+        if isinstance(event, dict) and "type" in event:
             yield from _claude_deltas(_prepend(line, lines), tool_cues, stats)
         else:
             yield line + "\n"
@@ -113,11 +114,14 @@ def _raw_chunks(source) -> Iterator[bytes | str]:
 
 def _decoded(chunks: Iterator[bytes | str]) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    first = True
     for chunk in chunks:
         if isinstance(chunk, str):
             text = decoder.decode(b"", final=True) + _valid_str(chunk)
         else:
             text = decoder.decode(chunk)
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False
         if text := text.replace("\x00", ""):
             yield text
     if tail := decoder.decode(b"", final=True):
@@ -244,7 +248,10 @@ class ClaudeStreamReader:
 
     def _assistant(self, message: dict) -> Iterator[str]:
         message_id = message.get("id")
-        streamed = self.streamed.get(message_id, {})
+        if message_id in self.streamed:
+            streamed = self.streamed[message_id]
+        else:  # no id, or not the one the deltas had: compare with the latest streamed message
+            streamed = next(reversed(self.streamed.values()), {})
         for block in _blocks(message):
             kind = block.get("type")
             if kind == "text" and isinstance(block.get("text"), str):
