@@ -252,6 +252,25 @@ def test_unsafe_or_broken_pickles_are_refused(checkpoint, tmp_path):
     assert_one_line_error(result, "not a readable PyTorch checkpoint")
 
 
+def test_old_pickle_format_and_already_converted_folders(checkpoint, tmp_path):
+    folder, model, _ = checkpoint
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("config.json", "sentencepiece.bpe.model", "tokenizer_config.json"):
+        (old / name).write_bytes((folder / name).read_bytes())
+    # torch < 1.6 wrote this format; it cannot be memory-mapped
+    torch.save(model.state_dict(), old / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    converted, _ = weights.load(convert(old, tmp_path / "mlx", "--dtype", "float32"))
+    source, decoder = [[300, 17, 99, 2]], [[2, 500, 42]]
+    with torch.no_grad():
+        expected = model(
+            input_ids=torch.tensor(source), decoder_input_ids=torch.tensor(decoder)
+        ).logits.numpy()
+    assert np.abs(np.array(converted(mx.array(source), mx.array(decoder))) - expected).max() < 1e-4
+    with pytest.raises(MlxStreamError, match="already converted"):
+        weights.convert(tmp_path / "mlx", tmp_path / "again")
+
+
 def test_interrupted_conversion_leaves_nothing(checkpoint, tmp_path, monkeypatch):
     folder, _, _ = checkpoint
 

@@ -157,6 +157,8 @@ def convert(
         licence=LICENCE,
     )
     config = read_config(source)
+    if MARKER in config:
+        raise MlxStreamError(f"'{source}' is already converted: load it directly")
     tokenizer = nllb_tokenizer.Tokenizer.from_folder(source)
     files = _hf_weight_files(source)
     model = Model(ModelArgs.from_dict(config))
@@ -300,7 +302,12 @@ def _read_hf_weights(files: list[Path]) -> dict[str, mx.array]:
     weights = {}
     for file in files:
         try:
-            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+            try:
+                state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:  # files from before torch 1.6's zip format cannot be mapped
+                if "mmap" not in str(e):
+                    raise
+                state = torch.load(file, map_location="cpu", weights_only=True)
         except Exception:
             raise MlxStreamError(
                 f"'{file}' is not a readable PyTorch checkpoint: download it again"
