@@ -41,6 +41,7 @@ CASES = [
     ("Really?! Yes.", ["Really?!", "Yes."]),
     ("  spaced   out  text.   Next.  ", ["spaced out text.", "Next."]),
     (". . .", []),
+    ("Not great . Fine , then !", ["Not great.", "Fine, then!"]),
     ("— • —", []),
 ]
 

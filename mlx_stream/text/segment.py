@@ -29,6 +29,7 @@ _ABBREVIATIONS_BEFORE_NUMBER = {
     "no", "nos", "fig", "figs", "vol", "p", "pp", "ch", "sec", "eq", "art", "op",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }  # fmt: skip
+_SPACE_BEFORE_MARK = re.compile(r" ([.,!?;:])(?= |$)")  # left where an emoji or a tag was dropped
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 
 
@@ -66,7 +67,7 @@ class SentenceSegmenter:
             end = self._sentence_end(text, start, final)
             if end is None:
                 break
-            sentence = " ".join(text[start:end].split())
+            sentence = _SPACE_BEFORE_MARK.sub(r"\1", " ".join(text[start:end].split()))
             if any(c.isalnum() for c in sentence):
                 sentences.append(sentence)
             start = end
