@@ -76,7 +76,8 @@ def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_l
             break
     first = head.lstrip()
     if not first.startswith("{"):
-        yield head
+        if head:
+            yield head
         yield from chunks
         return
     lines = _lines(_prepend(head, chunks), max_line_chars, stats)
