@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `| head`: stop quietly
         sys.stdout = None
         return 0
+    except KeyboardInterrupt:
+        return 130
     finally:
         if args.file:
             source.close()
