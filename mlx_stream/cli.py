@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import signal
@@ -79,9 +80,18 @@ def _nllb(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beams", type=int, default=1, help="beam search width (default: 1, greedy)")
 
 
+class UsageError(MlxStreamError):
+    """A command line argparse rejects (exit status 2, as argparse's own)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlx-stream",
         description="Speak English text aloud in another language, live: NLLB-200 in MLX, then speech.\n"
         "Commands: speak (the default), translate, sentences, convert, bench. "
@@ -149,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, help="XTTS random seed: the same text gives the same audio"
     )
     speak.add_argument(
+        "--rate", type=int, help="speaking rate of the system voice, in words per minute"
+    )
+    speak.add_argument(
         "--idle-ms",
         type=int,
         default=700,
@@ -200,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"speak": speak, "translate": translate, "sentences": sentences}[args.command](args)
     except MlxStreamError as e:
         print(f"mlx-stream: error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -260,7 +273,13 @@ def speak(args) -> int:
 
     options = {} if args.seed is None else {"seed": args.seed}
     synthesizer = load_synthesizer(
-        args.tts, voice=args.voice, xtts=args.xtts, device=args.device, language=tgt, **options
+        args.tts,
+        voice=args.voice,
+        xtts=args.xtts,
+        device=args.device,
+        rate=args.rate,
+        language=tgt,
+        **options,
     )
     sink = _open_sink(args, synthesizer.sample_rate)
     from .pipeline import Pipeline
@@ -285,8 +304,9 @@ def speak(args) -> int:
         deltas = read_deltas(
             sys.stdin.buffer, format=args.format, tool_cues=args.tool_cues, stats=stats
         )
-    with _InterruptGuard(pipeline, stats):
-        pipeline.run(_with_idle_ticks(deltas, args.idle_ms / 1000))
+    live = _LiveInput(deltas, args.idle_ms / 1000)
+    with _InterruptGuard(pipeline, stats, live):
+        pipeline.run(live)
     sink.close()
     _print_summary(pipeline.report, stats)
     return 0
@@ -339,38 +359,55 @@ def _print_summary(report, stats) -> None:
         print(line, file=sys.stderr)
 
 
-def _with_idle_ticks(deltas, idle_seconds: float):
-    """Yield the deltas, and None whenever none came for `idle_seconds` after some text.
+class _LiveInput:
+    """The deltas, with None whenever none came for `idle_seconds` after some text.
 
     Reading happens on a helper thread so that a quiet input (Claude thinking, a slow pipe) still
     lets the pending sentence out; the driver itself stays on the caller's thread.
     """
-    q: queue.Queue = queue.Queue(maxsize=1024)
-    end = object()
 
-    def reader():
+    _END = object()
+
+    def __init__(self, deltas, idle_seconds: float):
+        self.idle_seconds = idle_seconds
+        self._queue: queue.Queue = queue.Queue(maxsize=1024)
+        self._deltas = deltas
+        threading.Thread(target=self._read, daemon=True, name="mlx-stream-input").start()
+
+    def _read(self) -> None:
         try:
-            for d in deltas:
-                q.put(d)
+            for delta in self._deltas:
+                self._queue.put(delta)
         except BaseException as e:  # handed to the driver thread, raised there
-            q.put(e)
-        q.put(end)
+            self._queue.put(e)
+        self._queue.put(self._END)
 
-    threading.Thread(target=reader, daemon=True, name="mlx-stream-input").start()
-    waiting = False
-    while True:
-        try:
-            item = q.get(timeout=idle_seconds if waiting else None)
-        except queue.Empty:
-            waiting = False
-            yield None
-            continue
-        if item is end:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        waiting = True
-        yield item
+    def __iter__(self):
+        waiting = False
+        while True:
+            try:
+                item = self._queue.get(timeout=self.idle_seconds if waiting else None)
+            except queue.Empty:
+                waiting = False
+                yield None
+                continue
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            waiting = True
+            yield item
+
+    def unread(self) -> list[str]:
+        """What was received but not yet handed to the driver (so an interrupt can account for it)."""
+        items = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items
+            if isinstance(item, str):
+                items.append(item)
 
 
 class _InterruptGuard:
@@ -383,8 +420,8 @@ class _InterruptGuard:
 
     grace_seconds = 0.5
 
-    def __init__(self, pipeline, stats):
-        self.pipeline, self.stats = pipeline, stats
+    def __init__(self, pipeline, stats, live: _LiveInput):
+        self.pipeline, self.stats, self.live = pipeline, stats, live
 
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
@@ -404,10 +441,9 @@ class _InterruptGuard:
             self.pipeline.sink.abort()
             if self._done.wait(self.grace_seconds):
                 return
-            self.pipeline.interrupt()
+            self.pipeline.interrupt(self.live.unread())
             _print_summary(self.pipeline.report, self.stats)
-            sys.stderr.flush()
-            os._exit(130)
+            _exit_now(130)
 
     def __exit__(self, exc_type, exc, tb):
         if not hasattr(self, "_done"):
@@ -416,10 +452,18 @@ class _InterruptGuard:
         signal.set_wakeup_fd(self._old_fd)
         self._w.close()
         if exc_type is KeyboardInterrupt:
-            if not self.pipeline.report.interrupted:
-                self.pipeline.interrupt()
+            self.pipeline.interrupt(self.live.unread())
             _print_summary(self.pipeline.report, self.stats)
+            _exit_now(130)
         return False
+
+
+def _exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown (torch, PortAudio), which can take seconds."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _bench(argv: list[str]) -> int:
@@ -428,9 +472,8 @@ def _bench(argv: list[str]) -> int:
         raise MlxStreamError(
             "benchmarks run from a source checkout: clone the repository and run it there"
         )
-    sys.path.insert(
-        0, str(root)
-    )  # before site-packages, which may hold another `benchmarks` (pysbd's)
+    # first on the path: site-packages may hold another `benchmarks` (pysbd ships one)
+    sys.path.insert(0, str(root))
     from benchmarks.run import main as bench_main
 
     return bench_main(argv)

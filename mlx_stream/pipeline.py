@@ -8,6 +8,7 @@ buffer blocks the driver.
 from __future__ import annotations
 
 import base64
+import collections
 import html
 import io
 import statistics
@@ -143,25 +144,29 @@ class Pipeline:
     ):
         self.src, self.tgt = resolve_language(src), resolve_language(tgt)
         if translator is None and self.src != self.tgt:
-            raise MlxStreamError("a translator is needed unless the source and target languages are the same")
+            raise MlxStreamError(
+                "a translator is needed unless the source and target languages are the same"
+            )
         self.translator, self.synthesizer = translator, synthesizer
         self.sink = sink if sink is not None else Sink()
         self.front_end = front_end or TextFrontEnd()
         self.on_sentence = on_sentence
         self.beams = beams
         self.report = Report()
+        self._current: Sentence | None = None
+        self._queued: collections.deque[str] = collections.deque()
 
     def feed(self, delta: str) -> list[Sentence]:
         """Take more text; speak every sentence it completes."""
-        return [self._speak(s) for s in self.front_end.feed(delta)]
+        return self._speak_all(self.front_end.feed(delta))
 
     def idle(self) -> list[Sentence]:
         """No text has come for a while: speak what is pending even without its full stop."""
-        return [self._speak(s) for s in self.front_end.force()]
+        return self._speak_all(self.front_end.force())
 
     def flush(self) -> list[Sentence]:
         """End of input: speak what is left, then wait until the sink has played it all."""
-        done = [self._speak(s) for s in self.front_end.flush()]
+        done = self._speak_all(self.front_end.flush())
         self.sink.drain()
         self.report.underruns = self.sink.underruns
         return done
@@ -180,11 +185,20 @@ class Pipeline:
             raise
         return self.report
 
-    def interrupt(self) -> Report:
-        """Stop now: silence the sink and account for what was not spoken."""
+    def interrupt(self, unread: Iterable[str] = ()) -> Report:
+        """Stop now: silence the sink, and report every sentence not spoken as skipped.
+
+        `unread` is text received but not yet fed; its sentences are accounted for too. Safe to
+        call more than once, and from another thread while the driver is stuck in a model call.
+        """
         self.report.interrupted = True
         self.sink.abort()
-        for text in self.front_end.flush():
+        if self._current is not None:
+            self._current.skipped = "interrupted"
+            self._record(self._current)
+        texts = list(self._queued) + [t for delta in unread for t in self.front_end.feed(delta)]
+        self._queued.clear()
+        for text in texts + self.front_end.flush():
             self._record(Sentence(len(self.report.sentences) + 1, text, skipped="interrupted"))
         return self.report
 
@@ -200,8 +214,15 @@ class Pipeline:
             self.sink = sink
         return SpeechResult(memory.audio, memory.sample_rate, self.report.sentences[first:])
 
+    def _speak_all(self, sentences: list[str]) -> list[Sentence]:
+        self._queued.extend(sentences)  # visible to interrupt() until each is taken
+        done = []
+        while self._queued:
+            done.append(self._speak(self._queued.popleft()))
+        return done
+
     def _speak(self, source: str) -> Sentence:
-        record = Sentence(len(self.report.sentences) + 1, source)
+        record = self._current = Sentence(len(self.report.sentences) + 1, source)
         start = time.perf_counter()
         try:
             if not any(c.isalnum() for c in source):
@@ -213,8 +234,7 @@ class Pipeline:
                 else:
                     record.skipped = "the translation was empty"
         except KeyboardInterrupt:
-            record.skipped = "interrupted"
-            self._record(record)
+            self.interrupt()
             raise
         except MlxStreamError as e:
             record.skipped = str(e)
@@ -250,6 +270,8 @@ class Pipeline:
             record.skipped = "the speech engine made no audio"
 
     def _record(self, record: Sentence) -> None:
+        if record is self._current:
+            self._current = None
         self.report.sentences.append(record)
         if self.on_sentence:
             self.on_sentence(record)
