@@ -155,36 +155,43 @@ def decode_weight_bytes(named_sizes: dict[str, int]) -> int:
 
 
 def measure(generate, source: list[int], settings: dict) -> dict:
-    """Warm up, then time `reps` sentences (and the long sweep when asked).
+    """Warm up, then time `reps` sentences, or one long run whose first n tokens are the sentence.
 
     `generate(ids, n, on_token)` returns the n new ids, the forced language token first, and calls
     `on_token()` as each of the other n - 1 is ready.
     """
     n = settings["new_tokens"]
     generate(source[:3] + source[-1:], 3, lambda: None)
+    if settings.get("sweep"):
+        # The first n tokens of the long run are the sentence: decoding does not look ahead.
+        length = settings["sweep_tokens"]
+        reps, runs = 1, [length]
+    else:
+        reps, runs = settings["reps"], [n] * settings["reps"]
     latencies, traces = [], []
-    for _ in range(settings["reps"]):
+    for length in runs:
         stamps: list[float] = []
         start = time.perf_counter()
-        tokens = generate(source, n, lambda stamps=stamps: stamps.append(time.perf_counter()))
+        tokens = generate(source, length, lambda stamps=stamps: stamps.append(time.perf_counter()))
         latencies.append((time.perf_counter() - start) * 1000)
+        if len(tokens) != length or len(stamps) != length - 1:
+            raise RuntimeError(f"made {len(tokens)} tokens ({len(stamps)} timed), not {length}")
         traces.append(step_times(stamps, start))
-        if len(tokens) != n or len(stamps) != n - 1:
-            raise RuntimeError(f"made {len(tokens)} tokens ({len(stamps)} timed), not {n}")
-    fastest = min(range(len(latencies)), key=latencies.__getitem__)
-    result = {
-        "latency_ms": statistics.median(latencies),
-        "latencies_ms": latencies,
-        "ms_per_token": statistics.median(latencies) / n,
-        **traces[fastest],
-        "tokens": [int(t) for t in tokens],
-    }
-    result["steady_step_ms"] = statistics.median(result["step_ms"]) if result["step_ms"] else None
+    result = {}
     if settings.get("sweep"):
-        stamps = []
-        start = time.perf_counter()
-        generate(source, settings["sweep_tokens"], lambda: stamps.append(time.perf_counter()))
-        result["sweep_step_ms"] = step_times(stamps, start)["step_ms"]
+        result["sweep_step_ms"] = traces[0]["step_ms"]
+        latencies = [traces[0]["first_token_ms"] + sum(traces[0]["step_ms"][: n - 2])]
+        traces[0]["step_ms"] = traces[0]["step_ms"][: n - 2]
+        tokens = tokens[:n]
+    fastest = min(range(reps), key=latencies.__getitem__)
+    result.update(
+        latency_ms=statistics.median(latencies),
+        latencies_ms=latencies,
+        ms_per_token=statistics.median(latencies) / n,
+        tokens=[int(t) for t in tokens],
+        **traces[fastest],
+    )
+    result["steady_step_ms"] = statistics.median(result["step_ms"]) if result["step_ms"] else None
     return result
 
 
@@ -262,7 +269,7 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
             for x, weight in zip(inputs, weights):
                 torch.matmul(x, weight.T)
 
-    result["matmul_ms"] = time_call(products)
+    result["matmul_ms"] = time_call(products, reps=5)
     result["threads"] = torch.get_num_threads()
     return result
 
@@ -409,7 +416,7 @@ def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     def products():
         mx.eval([linear(x) for x, linear in zip(inputs, linears)])
 
-    result["matmul_ms"] = time_call(products)
+    result["matmul_ms"] = time_call(products, reps=5)
     return result
 
 
