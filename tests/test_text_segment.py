@@ -173,3 +173,14 @@ def test_markdown_answer_end_to_end():
         "Tests pass on Python 3.11 and 3.12.",
         "See github.com for details.",
     ]
+
+
+def test_front_end_force_after_idle_time():
+    front_end = TextFrontEnd()
+    assert front_end.feed("Let me check the logs\n") == []
+    assert front_end.pending.strip() == "Let me check the logs"
+    assert front_end.force() == ["Let me check the logs"]
+    assert front_end.pending == "" and front_end.force() == []
+    assert front_end.feed("Found the problem in the config. It") == []  # "It" may be "It's"
+    assert front_end.feed(" was") == ["Found the problem in the config."]
+    assert front_end.flush() == ["It was"]
