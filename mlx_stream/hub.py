@@ -31,6 +31,10 @@ def resolve(
         raise MlxStreamError(
             f"{what} not found: '{repo}' is neither a folder nor a Hugging Face repo id (owner/name)"
         )
+    if path.parent.is_dir():  # `weights/nllb-q4` is meant as a folder, not a repo of user `weights`
+        raise MlxStreamError(
+            f"{what} not found: there is no folder '{repo}' (check the path, or convert into it first)"
+        )
     from huggingface_hub import snapshot_download
 
     try:
