@@ -396,8 +396,8 @@ def clean_inline(text: str, in_code: bool = False) -> tuple[str, bool]:
         if i:
             in_code = not in_code
         if part:
-            cleaned.append(_clean_words(part, in_code))
-    return _SPACES.sub(" ", "".join(cleaned)), in_code
+            cleaned.append(_strip_markup(part, in_code))
+    return _SPACES.sub(" ", _shorten(_EMOJI.sub("", "".join(cleaned)))), in_code
 
 
 def _construct_text(m: re.Match) -> str:
@@ -408,8 +408,7 @@ def _construct_text(m: re.Match) -> str:
     return " "  # an HTML tag
 
 
-def _clean_words(text: str, code: bool) -> str:
-    # markup goes first, so that what it hid (a URL in *stars*) is shortened after it
+def _strip_markup(text: str, code: bool) -> str:
     if "*" in text:  # also in code: `**kwargs` is said "kwargs"
         text = _STARS.sub("", text)
     if "~" in text:
@@ -419,7 +418,12 @@ def _clean_words(text: str, code: bool) -> str:
             text = _UNDERSCORED.sub(_strip_underscores, text)
         if "\\" in text:
             text = _LONE_BACKSLASH.sub("", _ESCAPE.sub(r"\1", text))
-    text = _EMOJI.sub("", text)
+    return text
+
+
+def _shorten(text: str) -> str:
+    """URLs to their domain, paths to their file name; after the markup is gone, so that nothing
+    it hid (a URL in *stars*, split by backticks) escapes."""
     if "/" in text or "\\" in text or "www." in text.lower():
         text = _URL.sub(_short_url, text)
         text = _SLASHED.sub(_short_path, text)
