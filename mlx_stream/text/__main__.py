@@ -10,13 +10,26 @@ from .segment import DEFAULT_MAX_CHARS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlx_stream.text", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m mlx_stream.text",
+        description="Print each sentence that would be spoken, one a line; what was skipped goes to stderr.",
+    )
     parser.add_argument("file", nargs="?", help="input file (default: standard input)")
-    parser.add_argument("--format", choices=FORMATS, default="auto")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="input format; auto tells Claude Code stream-json from text (default: auto)",
+    )
     parser.add_argument(
         "--tool-cues", action="store_true", help="say a short cue for each tool call"
     )
-    parser.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS)
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=DEFAULT_MAX_CHARS,
+        help=f"longest sentence; longer ones are split (default: {DEFAULT_MAX_CHARS})",
+    )
     args = parser.parse_args(argv)
     try:
         source = open(args.file, "rb") if args.file else sys.stdin.buffer  # noqa: SIM115
