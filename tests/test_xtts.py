@@ -104,6 +104,21 @@ def test_stream_is_coqui_inference_stream_sample_for_sample(synth, coqui):
     assert isinstance(synth, Synthesizer)
 
 
+def test_first_chunk_arrives_before_the_sentence_is_generated(synth):
+    """Streaming, proven by counting GPT steps rather than timing them."""
+    steps = []
+    handle = synth.model.gpt.gpt_inference.register_forward_hook(lambda *_: steps.append(1))
+    try:
+        chunks = synth.stream("Hello world, how are you today?", "en")
+        next(chunks)
+        at_first_chunk = len(steps)
+        rest = list(chunks)
+    finally:
+        handle.remove()
+    assert at_first_chunk == CHUNK  # one step per audio token, and no more before the first chunk
+    assert len(steps) > at_first_chunk and len(rest) >= 2
+
+
 def test_synthesize_is_coqui_inference_with_speaker_speed_and_temperature(
     tiny_xtts_dir, coqui, tmp_path
 ):

@@ -156,9 +156,9 @@ class XttsSynthesizer:
         `seed`: the same seed and text give the same audio. `cache_dir`: where voice latents are
         kept (default `$MLX_STREAM_CACHE/xtts-latents` or `~/.cache/mlx-stream/xtts-latents`).
         """
+        device = _checked_device(device)
         folder = resolve(path_or_repo, CHECKPOINT_FILES, what="XTTS v2 model", licence=LICENCE)
         model = _load_model(folder)
-        device = _checked_device(device)
         try:
             model.to(device)
         except (RuntimeError, NotImplementedError) as error:
@@ -190,7 +190,7 @@ class XttsSynthesizer:
 
     @property
     def speakers(self) -> list[str]:
-        manager = self.model.speaker_manager
+        manager = getattr(self.model, "speaker_manager", None)
         return list(manager.speakers) if manager is not None else []
 
     def set_voice(self, voice: str | os.PathLike | Sequence[str | os.PathLike] | None) -> None:
