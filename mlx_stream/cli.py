@@ -487,5 +487,15 @@ def _silence_stdout() -> None:
         pass
 
 
+def run() -> None:
+    """The console entry point: `main()`, then exit without the interpreter's teardown.
+
+    With torch and MLX both loaded, their C++ destructors can abort the process at exit
+    ("terminate called without an active exception") after all the work is done; files and
+    streams are closed by then, so skip that teardown.
+    """
+    _exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

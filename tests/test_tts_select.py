@@ -126,9 +126,7 @@ def test_auto_falls_back_when_xtts_fails_to_load(tmp_path):
     synthesizer = load_synthesizer("auto", xtts=tmp_path, device="cuda", log=lines.append)
     assert isinstance(synthesizer, SYSTEM)
     assert lines[0] == f"speech: XTTS v2 ({ON_CUDA})"
-    assert lines[1].startswith(
-        f"speech: {SYSTEM_NAME} (XTTS failed to load: XTTS checkpoint folder"
-    )
+    assert lines[1].startswith(f"speech: {SYSTEM_NAME} (XTTS failed to load: ")
     assert len(lines) == 2
 
 
