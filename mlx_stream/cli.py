@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .errors import MlxStreamError
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def translate(args) -> int:
-    translator = _load_translator(args)
+    translator = _load_translator(args, show=sys.stderr.isatty())
     lines = [" ".join(args.text)] if args.text else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
         out = (
@@ -268,19 +269,20 @@ def speak(args) -> int:
         from .audio import check_output_device
 
         check_output_device(args.audio_device)  # before minutes of model loading, not after
-    translator = None if src == tgt else _load_translator(args)
+    translator = None if src == tgt else _load_translator(args, show=not args.quiet)
     from .tts import load_synthesizer
 
     options = {} if args.seed is None else {"seed": args.seed}
-    synthesizer = load_synthesizer(
-        args.tts,
-        voice=args.voice,
-        xtts=args.xtts,
-        device=args.device,
-        rate=args.rate,
-        language=tgt,
-        **options,
-    )
+    with _loading("speech", show=not args.quiet):
+        synthesizer = load_synthesizer(
+            args.tts,
+            voice=args.voice,
+            xtts=args.xtts,
+            device=args.device,
+            rate=args.rate,
+            language=tgt,
+            **options,
+        )
     sink = _open_sink(args, synthesizer.sample_rate)
     from .pipeline import Pipeline
     from .text import IngestStats, TextFrontEnd, read_deltas
@@ -312,14 +314,26 @@ def speak(args) -> int:
     return 0
 
 
-def _load_translator(args):
+def _load_translator(args, show: bool = True):
     from .translate import Translator
 
     dtype = {16: "bfloat16", 32: "float32"}.get(args.bits)
     bits = args.bits if args.bits in (4, 8) else None
-    return Translator.from_pretrained(
-        args.nllb, dtype=dtype, quantize_bits=bits, weights_dir=default_weights_dir()
-    )
+    with _loading(f"NLLB ({args.nllb})", show):
+        return Translator.from_pretrained(
+            args.nllb, dtype=dtype, quantize_bits=bits, weights_dir=default_weights_dir()
+        )
+
+
+@contextlib.contextmanager
+def _loading(what: str, show: bool):
+    """One line when loading starts and one when it is done: model loads can take many seconds."""
+    start = time.perf_counter()
+    if show:
+        print(f"loading {what}", file=sys.stderr, flush=True)
+    yield
+    if show:
+        print(f"loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def _open_sink(args, sample_rate: int):
