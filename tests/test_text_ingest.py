@@ -139,6 +139,20 @@ def test_a_byte_order_mark_does_not_hide_stream_json():
     assert spoken("\ufeffPlain text with a BOM.", format="text")[0] == ["Plain text with a BOM."]
 
 
+def test_events_with_wrong_types_inside_are_ignored():
+    odd = [
+        {"type": "stream_event", "event": [1]},
+        {"type": "stream_event", "event": {"type": "message_start", "message": {"id": ["not", "hashable"]}}},
+        {"type": "stream_event", "event": {"type": "content_block_start", "index": [0], "content_block": "text"}},
+        {"type": "stream_event", "event": {"type": "content_block_delta", "index": {}, "delta": {"type": "text_delta", "text": 5}}},
+        {"type": "assistant", "message": {"id": {}, "content": [{"type": "tool_use", "id": [1]}, {"type": "text", "text": None}]}},
+        {"type": "assistant", "message": {"content": "a string, not blocks"}},
+        {"type": "user", "message": None},
+        {"type": "assistant", "message": {"content": [{"type": "text", "text": "Survived all that."}]}},
+    ]  # fmt: skip
+    assert spoken("".join(json.dumps(e) + "\n" for e in odd))[0] == ["Survived all that."]
+
+
 def test_invalid_json_lines_are_skipped_and_counted():
     good = json.dumps(
         {

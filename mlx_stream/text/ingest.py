@@ -205,36 +205,35 @@ class ClaudeStreamReader:
             if kind == "assistant":
                 self.stats.add("subagent message")
             return
-        if kind == "stream_event" and isinstance(event.get("event"), dict):
-            yield from self._stream_event(event["event"])
-        elif kind == "assistant" and isinstance(event.get("message"), dict):
-            yield from self._assistant(event["message"])
-        elif kind == "user" and isinstance(event.get("message"), dict):
-            for block in _blocks(event["message"]):
+        if kind == "stream_event":
+            yield from self._stream_event(_dict(event.get("event")))
+        elif kind == "assistant":
+            yield from self._assistant(_dict(event.get("message")))
+        elif kind == "user":
+            for block in _blocks(_dict(event.get("message"))):
                 if block.get("type") in _TOOL_RESULT:
                     self.stats.add("tool result")
         # system, result and anything unknown carry nothing to speak
 
     def _stream_event(self, ev: dict) -> Iterator[str]:
         kind = ev.get("type")
-        index = ev.get("index", 0)
+        index = ev.get("index") if isinstance(ev.get("index"), int) else 0
         if kind == "message_start":
-            message = ev.get("message") or {}
-            self.message_id = message.get("id")
+            self.message_id = _str(_dict(ev.get("message")).get("id"))
             self.block_types = {}
         elif kind == "content_block_start":
-            block = ev.get("content_block") or {}
-            self.block_types[index] = block.get("type", "text")
-            if block.get("type") == "text" and block.get("text"):
+            block = _dict(ev.get("content_block"))
+            self.block_types[index] = _str(block.get("type")) or "text"
+            if block.get("type") == "text" and _str(block.get("text")):
                 yield self._streamed_text(index, block["text"])
             elif block.get("type") in _THINKING:
                 self._thinking(self.message_id, streamed=True)
             elif block.get("type") in _TOOL_USE:
                 yield from self._tool(block)
         elif kind == "content_block_delta":
-            delta = ev.get("delta") or {}
+            delta = _dict(ev.get("delta"))
             is_text = self.block_types.get(index, "text") == "text"
-            if is_text and delta.get("type") == "text_delta" and delta.get("text"):
+            if is_text and delta.get("type") == "text_delta" and _str(delta.get("text")):
                 yield self._streamed_text(index, delta["text"])
         elif kind == "content_block_stop" and self.block_types.get(index) == "text":
             yield "\n\n"
@@ -248,7 +247,7 @@ class ClaudeStreamReader:
         return text
 
     def _assistant(self, message: dict) -> Iterator[str]:
-        message_id = message.get("id")
+        message_id = _str(message.get("id"))
         if message_id in self.streamed:
             streamed = self.streamed[message_id]
         else:  # no id, or not the one the deltas had: compare with the latest streamed message
@@ -275,13 +274,21 @@ class ClaudeStreamReader:
             self.stats.add("thinking block")
 
     def _tool(self, block: dict) -> Iterator[str]:
-        tool_id = block.get("id") or f"#{len(self.seen_tools)}"
+        tool_id = _str(block.get("id")) or f"#{len(self.seen_tools)}"
         if tool_id in self.seen_tools:
             return
         self.seen_tools.add(tool_id)
         self.stats.add("tool call")
         if self.tool_cues:
             yield f"\n\n{TOOL_CUES.get(block.get('name'), DEFAULT_TOOL_CUE)}\n\n"
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _blocks(message: dict) -> list[dict]:
