@@ -92,12 +92,38 @@ def sweep_rows(translate: dict) -> tuple[list[str], list[list]]:
     return header, rows
 
 
+def headline(translate: dict) -> list[str]:
+    """The ratios a skeptical reader wants first, including where MLX is behind."""
+    done = {s["system"]: s for s in translate["systems"] if "error" not in s}
+    ours = [s for s in done.values() if s.get("framework") == "mlx"]
+    if not ours:
+        return []
+    best = min(ours, key=lambda s: s["latency_ms"])
+    lines = []
+    for name in (*BASELINES, "ctranslate2 int8 greedy"):
+        if name in done:
+            ratio = done[name]["latency_ms"] / best["latency_ms"]
+            word = "faster" if ratio >= 1 else "slower"
+            times = ratio if ratio >= 1 else 1 / ratio
+            lines.append(f"- fastest MLX ({best['system']}) is {times:.2f}× {word} than {name}")
+    same = done.get("mlx fp32 greedy"), done.get("transformers fp32 greedy")
+    if all(same):
+        ratio = same[1]["latency_ms"] / same[0]["latency_ms"]
+        lines.append(
+            f"- same algorithm and dtype: mlx fp32 greedy / transformers fp32 greedy = {ratio:.2f}× "
+            "(above 1× MLX is faster)"
+        )
+    return lines
+
+
 def translation_markdown(translate: dict) -> str:
     settings = translate["settings"]
     parts = [
         "## Translation (random full-size NLLB-600M)",
+        "\n".join(headline(translate)),
         f"Source {settings['source_tokens']} tokens, exactly {settings['new_tokens']} new tokens "
-        f"(language token included), median of {settings['reps']} after a warm-up. "
+        f"(language token included), median of {settings['reps']} after a warm-up; the systems "
+        "traced along the output are read off that long run at the same token. "
         "`vs X`: X's sentence time / this one's (above 1× is faster than X). "
         "Step efficiency: the decode step's weight matrix products alone (same shapes and dtype, "
         "same run) / the measured step. Peak MB: `mx.get_peak_memory` for MLX, growth of the "
@@ -139,9 +165,16 @@ def generic_markdown(name: str, section: dict) -> str:
 
 def markdown(results: dict) -> str:
     machine = results.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items() if v)
+    seconds = [
+        f"{name} {section['section_seconds']:.0f} s"
+        for name, section in results.get("sections", {}).items()
+        if "section_seconds" in section
+    ]
     parts = [
         "# mlx-stream benchmark report",
-        f"Command: `{results.get('command', '')}`  \nStarted: {results.get('started', '')}",
+        f"Command: `{results.get('command', '')}`  \nStarted: {results.get('started', '')}  \n"
+        f"Versions: {versions or '–'}  \nSections: {', '.join(seconds) or '–'}",
         table(["machine", ""], [[k, v] for k, v in machine.items()]),
     ]
     for name, section in results.get("sections", {}).items():

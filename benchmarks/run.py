@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from . import report
+from .bench_translate import versions
 
 SECTIONS = ("translate", "speech", "text", "e2e")
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started,
         "quick": args.quick,
         "machine": machine(),
+        "versions": versions(),
         "sections": {},
     }
     failed = []
