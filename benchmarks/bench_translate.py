@@ -62,7 +62,7 @@ SYSTEMS = {
     "mlx 8-bit greedy": ("mlx", {"variant": "q8", "beams": 1}),
     "mlx 4-bit greedy": ("mlx", {"variant": "q4", "beams": 1}),
 }
-QUICK_SKIPS = ("transformers fp32 greedy", "mlx fp32 beam3")
+QUICK_SKIPS = ("transformers fp32 greedy", "mlx fp32 beam3", "mlx bf16 greedy", "mlx 8-bit greedy")
 # Systems whose cost per step is also traced out to `sweep_tokens` positions.
 SWEEP = ("transformers fp32 greedy", "ctranslate2 int8 greedy", "mlx fp32 greedy")
 
