@@ -186,9 +186,67 @@ json_values = st.recursive(
 event_types = st.sampled_from(["system", "stream_event", "assistant", "user", "result", "x"])
 
 
+def maybe(strategy):
+    """The right kind of value, or any JSON value in its place."""
+    return strategy | json_values
+
+
+block = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": maybe(st.sampled_from(["text", "thinking", "tool_use", "tool_result"])),
+        "text": json_values,
+        "id": json_values,
+        "name": json_values,
+    },
+)
+stream_event = st.fixed_dictionaries(
+    {
+        "type": st.just("stream_event"),
+        "event": maybe(
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(
+                        [
+                            "message_start",
+                            "content_block_start",
+                            "content_block_delta",
+                            "content_block_stop",
+                            "message_stop",
+                        ]
+                    )
+                },
+                optional={
+                    "index": maybe(st.integers(0, 3)),
+                    "content_block": maybe(block),
+                    "message": maybe(st.fixed_dictionaries({"id": json_values})),
+                    "delta": maybe(
+                        st.fixed_dictionaries(
+                            {"type": maybe(st.just("text_delta")), "text": json_values}
+                        )
+                    ),
+                },
+            )
+        ),
+    }
+)
+message_event = st.fixed_dictionaries(
+    {"type": st.sampled_from(["assistant", "user"])},
+    optional={
+        "message": maybe(
+            st.fixed_dictionaries(
+                {}, optional={"id": json_values, "content": maybe(st.lists(maybe(block)))}
+            )
+        ),
+        "parent_tool_use_id": json_values,
+    },
+)
+loose_event = st.fixed_dictionaries({"type": event_types}, optional={
+    "event": json_values, "message": json_values, "parent_tool_use_id": json_values})  # fmt: skip
+
+
 @SETTINGS
-@given(st.lists(st.fixed_dictionaries({"type": event_types}, optional={
-    "event": json_values, "message": json_values, "parent_tool_use_id": json_values})))  # fmt: skip
+@given(st.lists(stream_event | message_event | loose_event, max_size=12))
 def test_malformed_claude_events_never_raise(events):
     lines = "".join(json.dumps(e) + "\n" for e in events)
     sentences = front_end_sentences(read_deltas(lines, format="claude-json"))
