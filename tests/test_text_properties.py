@@ -1,8 +1,10 @@
 """Properties of the text front end, checked on generated input (hypothesis)."""
 
+import io
 import json
 import os
 import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -251,3 +253,17 @@ def test_malformed_claude_events_never_raise(events):
     lines = "".join(json.dumps(e) + "\n" for e in events)
     sentences = front_end_sentences(read_deltas(lines, format="claude-json"))
     assert all(isinstance(s, str) for s in sentences)
+
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "claude").glob("*.jsonl"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(FIXTURES), st.lists(st.integers(0, 1 << 16), max_size=30), st.booleans())
+def test_any_byte_chunking_of_a_transcript_gives_the_same_sentences(path, points, tool_cues):
+    data = path.read_bytes()
+    bounds = [0, *sorted(p % (len(data) + 1) for p in points), len(data)]
+    chunks = [data[i:j] for i, j in zip(bounds, bounds[1:], strict=False)]  # may split UTF-8 too
+    expected = front_end_sentences(read_deltas(io.BytesIO(data), tool_cues=tool_cues))
+    assert front_end_sentences(read_deltas(chunks, tool_cues=tool_cues)) == expected
+    assert expected
