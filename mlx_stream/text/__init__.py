@@ -4,9 +4,10 @@ for delta in read_deltas(sys.stdin.buffer, format="auto", stats=stats):
     for sentence in front_end.feed(delta): ...
 """
 
-from .clean import MarkdownCleaner, clean_inline
+from .clean import MarkdownCleaner
 from .frontend import TextFrontEnd, clean_sentences, iter_sentences, print_sentences
 from .ingest import FORMATS, ClaudeStreamReader, read_deltas
+from .inline import clean_inline
 from .segment import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SentenceSegmenter, split_sentences
 from .stats import IngestStats
 
