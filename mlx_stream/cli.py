@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0] == "convert":
             from convert.nllb import main as convert_main
 
-            return convert_main(argv[1:])
+            return convert_main(argv[1:], prog="mlx-stream convert")
         if argv[0] == "bench":
             return _bench(argv[1:])
         args = build_parser().parse_args(argv)

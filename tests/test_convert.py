@@ -151,7 +151,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, words: str) -> No
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("python -m convert.nllb: error: "), result.stderr
     assert words in lines[0]
 
 
