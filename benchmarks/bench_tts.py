@@ -142,6 +142,7 @@ def measure_sentence(synth, name: str, text: str) -> dict:
         "synthesize s": round(synthesize_s, 2),
         "synthesize RTF": round(synthesize_s / (len(whole) / synth.sample_rate), 2),
         "decoder s in stream": round(sum(decoder_stream), 2),
+        "GPT ms per token": round(1000 * (stream_s - sum(decoder_stream)) / tokens, 1),
         "_chunk_wall_ms": [round(1000 * w, 1) for w in walls],
         "_chunk_decoder_ms": [round(1000 * d, 1) for d in decoder_stream],
     }
