@@ -1,9 +1,9 @@
 """mlx-stream: speak streaming text aloud in another language, live.
 
-    from mlx_stream import Translator, Pipeline, load_synthesizer
-    translator = Translator.from_pretrained("weights/nllb-600m-q8")
-    pipe = Pipeline(translator, load_synthesizer("auto", language="jpn_Jpan"))
-    pipe.speak("Hello, how are you today?")   # plays in Jupyter
+from mlx_stream import Translator, Pipeline, load_synthesizer
+translator = Translator.from_pretrained("weights/nllb-600m-q8")
+pipe = Pipeline(translator, load_synthesizer("auto", language="jpn_Jpan"))
+pipe.speak("Hello, how are you today?")   # plays in Jupyter
 """
 
 from importlib import import_module
