@@ -108,3 +108,18 @@ def test_clock_sink_counts_underruns_inside_a_sentence_only():
     sink.write([0.0] * 10)  # queued well before 10 s of audio ran out
     assert sink.underruns == 1
     assert sink.gap_seconds >= 0.03
+
+
+def test_reference_model_is_built_once_and_converts(tmp_path):
+    from transformers import M2M100ForConditionalGeneration
+
+    config = {**CONFIG, "vocab_size": 300}
+    folder = bench_translate.reference_model(config, tmp_path)
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert bench_translate.reference_model(config, tmp_path) == folder
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    assert not list(tmp_path.glob("*.partial"))
+    hf = M2M100ForConditionalGeneration.from_pretrained(folder)
+    assert hf.config.vocab_size == 300 and hf.config.d_model == CONFIG["d_model"]
+    converted = bench_translate.mlx_model(folder, "q4", config, tmp_path)
+    assert json.loads((converted / "config.json").read_text())["quantization"]["bits"] == 4
