@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import random
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import textwrap
 import pytest
 
 from mlx_stream.errors import MlxStreamError
+from mlx_stream.xtts.lang.zh_numbers import normalize_chinese_numbers
 from mlx_stream.xtts.tokenizer import CHAR_LIMITS, LANGUAGES, Tokenizer
 from tests.conftest import ROOT
 from tests.fixtures.xtts import write_vocab
@@ -80,6 +82,8 @@ CORPUS = {
         "Am 2. Tag, dem 3. Oktober, kamen 15 Gäste.",
         "Straße, Äpfel, Öl und Übermut: ß ä ö ü.",
         "Die 2nd Edition kostet 12,99 $.",
+        "Er gewann 2x100.000 Euro beim 1. Versuch.",
+        "Das Treffen ist am 3./4. Mai.",
     ],
     "it": [
         "Il Sig. Rossi ha pagato 1.234,56 € per 3 libri il 21 maggio.",
@@ -190,6 +194,7 @@ CORPUS = {
         "１２３个全角数字和ＡＢＣ字母。",
         "他今年20岁，身高1.75米，体重60千克。",
         "编号12345的5个包裹在2008年8月8日送达。",
+        "请拨打+86 13912345678找马克·吐温。",
     ],
     "hu": [
         "Dr. Kovács 1.234,56 €-t fizetett 3 könyvért május 21-én.",
@@ -313,6 +318,44 @@ def test_ids_equal_coqui(reference, language):
         assert ids == coqui.encode(text.strip().lower(), lang), text
         assert unk not in ids, text  # every character has a token: the comparison sees every letter
     COMPARED.append(language)
+
+
+# Pieces of text where number rules meet: random strings of them find the cases no list thinks of.
+FUZZ_PIECES = [
+    "1", "23", "456", "7890", "0", ".", ",", " ", "-", "/", ":", "$", "£", "€", "%", "#", "&", "@",
+    "°", "º", "ª", "st", "nd", "th", "er", "e", "o", "a", "-й", "-го", "de", "ste", "inci", "ik",
+    "번째", "ون", "mr.", "Dr.", "st.", "x", "'", '"', "İ", "\t",
+]  # fmt: skip
+ZH_FUZZ_PIECES = list("0123456789０１年月日号元块角毛分万千百亿%％/.-+ ，。·个人米克多几二abP")
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang not in ("ja", "zh-cn")])
+def test_random_number_text_preprocessed_like_coqui(reference, language):
+    coqui, vocab = reference
+    if not _installed(language):
+        pytest.skip(f"{NEEDS[_base(language)]} is not installed (pip install 'mlx-stream[dev]')")
+    ours = Tokenizer.from_file(vocab)
+    rng = random.Random(language)
+    for _ in range(300):
+        text = "".join(rng.choices(FUZZ_PIECES, k=rng.randint(1, 10)))
+        try:
+            expected = coqui.preprocess_text(text, language)
+        except Exception:
+            with pytest.raises(MlxStreamError):
+                ours.preprocess(text, language)
+        else:
+            assert ours.preprocess(text, language) == expected, text
+
+
+def test_random_chinese_numbers_normalized_like_coqui():
+    from TTS.tts.layers.xtts.zh_num2words import TextNorm
+
+    coqui = TextNorm()
+    rng = random.Random(0)
+    texts = ["比分00.5", "007号", "00个", "0100个", "9" * 40, "5块15", "P2P2P"]
+    texts += ["".join(rng.choices(ZH_FUZZ_PIECES, k=rng.randint(1, 20))) for _ in range(3000)]
+    for text in texts:
+        assert normalize_chinese_numbers(text) == coqui(text), text
 
 
 def test_vocab_splits_text_into_words(reference):

@@ -115,6 +115,5 @@ def _abbreviations(lang: str) -> list[tuple[re.Pattern, str]]:
 
 def _symbols_to_words(text: str, lang: str) -> str:
     for symbol, word in zip(tables.SYMBOLS, tables.SYMBOL_WORDS[lang]):
-        # One pass of double spaces to single ones after each symbol, as coqui does.
-        text = text.replace(symbol, f" {word} ").replace("  ", " ")
-    return text.strip()
+        text = text.replace(symbol, f" {word} ")
+    return text
