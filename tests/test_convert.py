@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from convert.nllb import main as convert_main
+from mlx_stream import weights as common
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.nllb import weights
 from mlx_stream.nllb.generate import translate_ids
@@ -226,7 +227,7 @@ def test_bad_converted_folders_fail_in_one_line(checkpoint, tmp_path):
 def test_sharded_weights_load_like_one_file(checkpoint, tmp_path, monkeypatch):
     folder, _, _ = checkpoint
     single, _ = weights.load(convert(folder, tmp_path / "one", "--dtype", "float32"))
-    monkeypatch.setattr(weights, "MAX_SHARD_BYTES", 200_000)
+    monkeypatch.setattr(common, "MAX_SHARD_BYTES", 200_000)
     out = convert(folder, tmp_path / "shards", "--dtype", "float32")
     shards = sorted(p.name for p in out.glob("*.safetensors"))
     assert len(shards) > 1 and (out / weights.INDEX_FILE).is_file()
@@ -277,7 +278,7 @@ def test_interrupted_conversion_leaves_nothing(checkpoint, tmp_path, monkeypatch
     def fail(*_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(weights, "_save_weights", fail)
+    monkeypatch.setattr(common, "save_safetensors", fail)
     with pytest.raises(KeyboardInterrupt):
         weights.convert(folder, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
