@@ -312,7 +312,7 @@ def test_ids_equal_coqui(reference, language):
     ours = Tokenizer.from_file(vocab)
     lang = _base(language)
     unk = ours._bpe.token_to_id("[UNK]")
-    for text in CORPUS[lang]:
+    for text in [*CORPUS[lang], "", " .!? "]:
         assert ours.preprocess(text, language) == coqui.preprocess_text(text, lang), text
         ids = ours.encode(text, language)
         assert ids == coqui.encode(text.strip().lower(), lang), text

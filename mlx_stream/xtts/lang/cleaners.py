@@ -1,4 +1,4 @@
-"""Text as XTTS v2 expects it in the 16 languages it reads through num2words (all but Japanese).
+"""Text as XTTS v2 expects it in every language but Japanese: numbers and symbols as words.
 
 The steps and their order are coqui-tts's `multilingual_cleaners`, because the model was trained on
 text made this way: drop double quotes, lowercase, numbers to words, abbreviations, symbols, then
