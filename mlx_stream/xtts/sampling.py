@@ -82,7 +82,10 @@ def top_k_filter(scores: mx.array, k: int) -> mx.array:
 
 def top_p_filter(scores: mx.array, p: float) -> mx.array:
     """Nucleus filter as transformers does it: drop the lowest tokens whose cumulative
-    probability (ascending) is <= 1 - p, always keeping the most probable one."""
+    probability (ascending) is <= 1 - p, always keeping the most probable one.
+
+    Of tokens tied exactly at the cut, the lower ids go first; torch's unstable sort picks its own.
+    """
     order = mx.argsort(scores, axis=-1)
     ascending = mx.take_along_axis(scores, order, axis=-1)
     cumulative = mx.cumsum(mx.softmax(ascending, axis=-1), axis=-1)
