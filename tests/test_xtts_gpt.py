@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 import torch
@@ -23,6 +24,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from mlx_stream.errors import MlxStreamError
 from mlx_stream.xtts.config import InferenceArgs, ModelArgs
 from mlx_stream.xtts.generate import first_seen, generate, generate_step
 from mlx_stream.xtts.gpt import GPT
@@ -260,6 +262,26 @@ def test_teacher_forcing(ref, monkeypatch):
     assert max_diff(uncached, coqui_latents) < LATENT_ATOL
 
 
+def test_quantized_projections(ref):
+    """Every projection is an `nn.Linear`, so `nn.quantize` reaches all of them (8-bit here)."""
+    gpt, voice, text = ref.mlx_gpt(), ref.mlx_voice(), ref.text_ids(TEXTS[0])
+    rows = gpt.embed_prefix(voice, text)
+    full = gpt(rows)
+    nn.quantize(gpt, group_size=32, bits=8, class_predicate=lambda _, m: isinstance(m, nn.Linear))
+    quantized = [m for _, m in gpt.named_modules() if isinstance(m, nn.QuantizedLinear)]
+    assert len(quantized) == 4 * ref.args.gpt_layers + 1
+    assert isinstance(gpt.mel_embedding, nn.Embedding) and isinstance(gpt.ln_f, nn.LayerNorm)
+    assert 0 < max_diff(gpt(rows), full) < 0.05
+
+
+def test_text_too_long_is_refused_like_coqui(ref):
+    gpt = ref.mlx_gpt()
+    limit = ref.args.gpt_max_text_tokens
+    gpt.embed_prefix(ref.mlx_voice(), mx.zeros((1, limit - 1), dtype=mx.int32))
+    with pytest.raises(MlxStreamError, match="split it into shorter sentences"):
+        gpt.embed_prefix(ref.mlx_voice(), mx.zeros((1, limit), dtype=mx.int32))
+
+
 # --- greedy: codes equal, latents equal --------------------------------------------------------
 
 
@@ -394,6 +416,8 @@ def test_generate_step_yields_latent_per_code(ref):
     assert len(steps) == 3
     assert all(latent.shape == (1, 1, ref.args.gpt_n_model_channels) for _, latent in steps)
     assert list(generate_step(gpt, ref.mlx_voice(), ref.text_ids(TEXTS[0]), max_codes=0)) == []
+    beyond = generate_step(gpt, ref.mlx_voice(), ref.text_ids(TEXTS[0]), max_codes=10_000)
+    assert len(list(beyond)) == ref.args.max_gen_audio_tokens  # never past the position table
 
 
 # --- each processor against transformers' own -----------------------------------------------------
@@ -515,3 +539,13 @@ def test_settings_like_coqui():
     assert (greedy.warp, greedy.draw) == (False, False)
     stream = SamplingSettings.like_coqui(args, do_sample=False, stream=True)
     assert (stream.warp, stream.draw) == (False, True)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"temperature": 0.0}, {"top_k": -1}, {"top_p": 1.5}, {"repetition_penalty": 0.0}]
+)
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(MlxStreamError):
+        SamplingSettings(**bad)
+    if "temperature" in bad:
+        SamplingSettings(**bad, warp=False)  # greedy decoding has no temperature to check

@@ -49,14 +49,15 @@ def generate_step(
 ) -> Iterator[tuple[int, mx.array]]:
     """Yield (code, latent (1, 1, dims)) per step for one utterance, the stop code included.
 
-    Stops after the stop code or after `max_codes` codes (default: the model's limit, as coqui
-    does; no stop code then, and as many latents as codes). `cond_latent` is (1, 32, dims),
+    Stops after the stop code or after `max_codes` codes (at most, and by default, the model's
+    limit, as coqui does; no stop code then, and as many latents as codes). `cond_latent` is (1, 32, dims),
     `text_ids` (1, length). Each step is launched (`mx.async_eval`) before the previous one is
     handed out.
     """
     args = model.args
     choose = choose or Sampler()
-    max_codes = args.max_gen_audio_tokens if max_codes is None else max_codes
+    limit = args.max_gen_audio_tokens
+    max_codes = limit if max_codes is None else min(max_codes, limit)
     if max_codes <= 0:
         return
     cache = model.make_cache()

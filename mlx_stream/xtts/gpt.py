@@ -90,10 +90,10 @@ class GPT(nn.Module):
         """
         args = self.args
         batch, length = text_ids.shape
-        if length + 2 > args.text_positions:
+        if length >= args.gpt_max_text_tokens:  # coqui's limit, one below what the table holds
             raise MlxStreamError(
-                f"the text is {length} tokens and XTTS reads at most {args.text_positions - 2}: "
-                "split it into shorter sentences"
+                f"the text is {length} tokens and XTTS reads at most "
+                f"{args.gpt_max_text_tokens - 1}: split it into shorter sentences"
             )
         start = mx.full((batch, 1), args.gpt_start_text_token, dtype=text_ids.dtype)
         stop = mx.full((batch, 1), args.gpt_stop_text_token, dtype=text_ids.dtype)
