@@ -133,6 +133,8 @@ def test_ctrl_c_during_playback(nllb_dir, tiny_xtts_dir, cache_env, pulse_card):
         [sys.executable, "-m", "mlx_stream", *speak_args(nllb_dir, tiny_xtts_dir)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, **cache_env, **pulse_card},
+        # a runner started in the background ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     proc.stdin.write(text.encode())
     proc.stdin.close()

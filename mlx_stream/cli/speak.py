@@ -1,0 +1,187 @@
+"""`mlx-stream [speak]`: translate text as it streams in and speak it (the default command)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import MlxStreamError
+from .common import (
+    DEFAULT_XTTS,
+    EXAMPLES,
+    Parser,
+    add_languages,
+    add_nllb,
+    load_translator,
+    loading,
+)
+from .live import InterruptGuard, LiveInput
+
+
+def build_parser(prog: str = "mlx-stream speak") -> argparse.ArgumentParser:
+    p = Parser(
+        prog=prog,
+        description="Translate text and speak it, sentence by sentence, as it streams in.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("text", nargs="*", help="text to speak (default: read standard input)")
+    add_languages(p)
+    add_nllb(p)
+    p.add_argument(
+        "--format",
+        choices=("auto", "text", "claude-json"),
+        default="auto",
+        help="input format; auto tells Claude Code stream-json from text (default: auto)",
+    )
+    p.add_argument(
+        "--tts",
+        choices=("auto", "xtts", "say", "espeak"),
+        default="auto",
+        help="speech engine; auto picks XTTS when it can keep up, else the system voice",
+    )
+    p.add_argument(
+        "--voice",
+        metavar="NAME|WAV",
+        help="XTTS speaker name or reference recording(s), or a system voice name",
+    )
+    p.add_argument(
+        "--xtts",
+        default=DEFAULT_XTTS,
+        metavar="PATH_OR_HUB_ID",
+        help=f"XTTS v2 folder or hub id (default: {DEFAULT_XTTS})",
+    )
+    p.add_argument("--device", default="auto", help="torch device for XTTS: auto, mps, cuda, cpu")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE.wav|-",
+        help="write a WAV file, or raw 16-bit PCM to stdout with '-', instead of playing",
+    )
+    p.add_argument("--audio-device", metavar="NAME|INDEX", help="sound card to play on")
+    p.add_argument("--list-devices", action="store_true", help="list sound cards and exit")
+    p.add_argument("--volume", type=float, default=1.0, help="playback volume, 0 to 4 (default: 1)")
+    p.add_argument(
+        "--prebuffer",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="queue this much audio before playback starts; raise it if playback stutters "
+        "because speech is made slower than real time (default: 0)",
+    )
+    p.add_argument("--seed", type=int, help="XTTS random seed: the same text gives the same audio")
+    p.add_argument(
+        "--rate", type=int, help="speaking rate of the system voice, in words per minute"
+    )
+    p.add_argument(
+        "--idle-ms",
+        type=int,
+        default=700,
+        help="speak unfinished text after this long without input (default: 700)",
+    )
+    p.add_argument(
+        "--tool-cues", action="store_true", help="say a short cue when Claude runs a tool"
+    )
+    p.add_argument("--show", action="store_true", help="print each sentence and its translation")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-sentence latency lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..nllb.languages import resolve_language
+
+    if args.list_devices:
+        from ..audio import list_output_devices
+
+        print("\n".join(list_output_devices()))
+        return 0
+    src, tgt = resolve_language(args.src), resolve_language(args.tgt)
+    if args.output and args.output != "-":
+        _check_writable(Path(args.output))
+    elif not args.output:
+        from ..audio import check_output_device
+
+        check_output_device(args.audio_device)  # before minutes of model loading, not after
+    translator = None if src == tgt else load_translator(args, show=not args.quiet)
+    from ..tts import load_synthesizer
+
+    options = {} if args.seed is None else {"seed": args.seed}
+    with loading("speech", show=not args.quiet):
+        synthesizer = load_synthesizer(
+            args.tts,
+            voice=args.voice,
+            xtts=args.xtts,
+            device=args.device,
+            rate=args.rate,
+            language=tgt,
+            **options,
+        )
+    sink = _open_sink(args, synthesizer.sample_rate)
+    from ..pipeline import Pipeline
+    from ..text import IngestStats, TextFrontEnd, read_deltas
+
+    stats = IngestStats()
+    pipeline = Pipeline(
+        translator,
+        synthesizer,
+        sink,
+        src=src,
+        tgt=tgt,
+        front_end=TextFrontEnd(stats=stats),
+        beams=args.beams,
+        on_sentence=lambda s: _print_sentence(s, args),
+    )
+    if args.text:
+        deltas = iter([" ".join(args.text)])
+    else:
+        if sys.stdin.isatty():
+            print("Type text to speak; Ctrl-D to finish.", file=sys.stderr)
+        deltas = read_deltas(
+            sys.stdin.buffer, format=args.format, tool_cues=args.tool_cues, stats=stats
+        )
+    live = LiveInput(deltas, args.idle_ms / 1000)
+    with InterruptGuard(pipeline, live, on_exit=lambda: _print_summary(pipeline.report, stats)):
+        pipeline.run(live)
+    sink.close()
+    _print_summary(pipeline.report, stats)
+    return 0
+
+
+def _open_sink(args, sample_rate: int):
+    from ..audio import Player, RawSink, WavSink
+
+    if args.output == "-":
+        return RawSink(sample_rate)
+    if args.output:
+        return WavSink(args.output, sample_rate)
+    return Player(
+        sample_rate, device=args.audio_device, volume=args.volume, prebuffer_seconds=args.prebuffer
+    )
+
+
+def _check_writable(path: Path) -> None:
+    if (
+        path.is_dir()
+        or not path.parent.exists()
+        or not os.access(path.parent, os.W_OK)
+        or (path.exists() and not os.access(path, os.W_OK))
+    ):
+        raise MlxStreamError(f"cannot write '{path}': choose a writable file path for --output")
+
+
+def _print_sentence(s, args) -> None:
+    if args.show:
+        print(f"[{s.index}] {s.source}", file=sys.stderr)
+        if s.translation and s.translation != s.source:
+            print(f"[{s.index}] → {s.translation}", file=sys.stderr)
+    if not args.quiet or s.skipped:
+        print(s.latency_line(), file=sys.stderr, flush=True)
+
+
+def _print_summary(report, stats) -> None:
+    print(report.summary(), file=sys.stderr)
+    if line := stats.summary():
+        print(line, file=sys.stderr)
