@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import pytest
 
-from benchmarks import bench_translate, report
-from benchmarks.bench_e2e import RealTimeClockSink
+from mlx_stream.bench import report
+from mlx_stream.bench import translate as bench_translate
+from mlx_stream.bench.e2e import RealTimeClockSink
 from tests.fixtures.nllb import CONFIGS, VOCAB_SIZE, make_hf_model
 from tests.fixtures.tokenizer import make_hf_tokenizer
+
+from .conftest import run_cli
 
 CONFIG = {
     **bench_translate.NLLB_600M,
@@ -123,3 +127,70 @@ def test_reference_model_is_built_once_and_converts(tmp_path):
     assert hf.config.vocab_size == 300 and hf.config.d_model == CONFIG["d_model"]
     converted = bench_translate.mlx_model(folder, "q4", config, tmp_path)
     assert json.loads((converted / "config.json").read_text())["quantization"]["bits"] == 4
+
+
+def test_mlx_built_reference_is_transformers_model_of_same_weights(tmp_path):
+    """The reference model needs no torch to build, and transformers reads it as written."""
+    import mlx.core as mx
+    import numpy as np
+    import torch
+    from transformers import M2M100ForConditionalGeneration
+
+    from mlx_stream.nllb import weights
+
+    config = {**CONFIG, "vocab_size": 300}
+    folder = bench_translate.reference_model(config, tmp_path)
+    hf = M2M100ForConditionalGeneration.from_pretrained(folder).eval()
+    ours, _ = weights.load(bench_translate.mlx_model(folder, "float32", config, tmp_path))
+    source, decoder = [[3, 17, 99, 2]], [[2, 250, 42]]
+    with torch.no_grad():
+        expected = hf(
+            input_ids=torch.tensor(source), decoder_input_ids=torch.tensor(decoder)
+        ).logits.numpy()
+    got = np.array(ours(mx.array(source), mx.array(decoder)))
+    assert np.abs(got - expected).max() < 1e-4
+    assert float(hf.model.shared.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
+
+
+def test_a_missing_peer_is_reported_with_the_extra_to_install(tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    (blocked / "ctranslate2").mkdir(parents=True)
+    (blocked / "ctranslate2" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    monkeypatch.setenv("PYTHONPATH", str(blocked))  # the worker imports this one first
+    config = {**CONFIG, "vocab_size": 300}
+    done = bench_translate.run(
+        quick=True, systems=["ctranslate2 int8 greedy"], config=config, cache=tmp_path / "cache"
+    )
+    assert done["systems"][0]["error"] == (
+        "the CTranslate2 system needs ctranslate2: pip install 'mlx-stream[bench]'"
+    )
+
+
+def test_generated_claude_transcript_speaks_only_the_answer():
+    from mlx_stream.bench import text
+    from mlx_stream.text import iter_sentences, read_deltas
+
+    transcript = text.transcript(text.MARKDOWN)
+    with_deltas = list(iter_sentences(read_deltas(io.BytesIO(transcript), "auto")))
+    assert with_deltas == list(iter_sentences([text.MARKDOWN]))
+    assert with_deltas and not [s for s in with_deltas if "lock file" in s or "npm run" in s]
+
+
+def test_speech_vocab_is_what_coqui_reads(tmp_path):
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+
+    from mlx_stream.bench import speech
+
+    speech.write_vocab(tmp_path / "vocab.json", XttsConfig().languages, size=400)
+    tokenizer = VoiceBpeTokenizer(vocab_file=str(tmp_path / "vocab.json"))
+    assert tokenizer.get_number_tokens() == 400
+    ids = tokenizer.encode("hello world", "en")
+    assert ids and max(ids) < 400 and tokenizer.decode(ids) == "[en]hello world"
+
+
+def test_bench_command_line_errors_are_one_line():
+    result = run_cli("bench", "--only", "speed")
+    stderr = result.stderr.decode().strip()
+    assert result.returncode == 2 and len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith("mlx-stream: error: ") and "translate,speech,text,e2e" in stderr

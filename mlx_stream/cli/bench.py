@@ -1,21 +1,46 @@
-"""`mlx-stream bench`: measure speed and memory on this machine (see benchmarks/README.md)."""
+"""`mlx-stream bench`: speed and memory on this machine, side by side with the peers."""
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
-from ..errors import MlxStreamError
+from .common import Parser
+
+
+def build_parser(prog: str = "mlx-stream bench") -> argparse.ArgumentParser:
+    from ..bench import EXTRA, default_folder
+    from ..bench.run import SECTIONS
+
+    def sections(value: str) -> list[str]:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in SECTIONS]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown section {', '.join(unknown)}: choose from {','.join(SECTIONS)}"
+            )
+        return names
+
+    p = Parser(
+        prog=prog,
+        description="Speed and memory of mlx-stream, side by side with the peers (transformers, "
+        f"CTranslate2, coqui-tts: {EXTRA}). A section or system whose peer is missing is "
+        "reported as such; the others run.",
+    )
+    p.add_argument("--quick", action="store_true", help="small settings, about 2.5 minutes")
+    p.add_argument("--out", type=Path, help=f"output folder (default: {default_folder()}/<time>)")
+    p.add_argument(
+        "--only",
+        type=sections,
+        default=list(SECTIONS),
+        help=f"comma-separated sections to run, from {','.join(SECTIONS)} (default: all)",
+    )
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "benchmarks" / "run.py").exists():
-        raise MlxStreamError(
-            "benchmarks run from a source checkout: clone the repository and run it there"
-        )
-    # first on the path: site-packages may hold another `benchmarks` (pysbd ships one)
-    sys.path.insert(0, str(root))
-    from benchmarks.run import main as bench_main
+    args = build_parser().parse_args(argv)
+    from ..bench.run import run
 
-    return bench_main(argv)
+    command = " ".join(["mlx-stream bench", *(argv or [])])
+    return run(args.only, quick=args.quick, out=args.out, command=command)

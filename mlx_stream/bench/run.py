@@ -1,41 +1,28 @@
-"""Run the benchmarks and write a report: `python -m benchmarks.run [--quick] [--out DIR] [--only ...]`.
+"""Run the benchmarks and write a report: `mlx-stream bench [--quick] [--out DIR] [--only ...]`.
 
 Sections: translate (MLX NLLB against transformers and CTranslate2), speech (XTTS), text (the front
 end), e2e (the real pipeline to a null sink). Each writes into one results.json, report.md and PNG
-plots; a section that fails is reported as failed and the others still run.
+plots; a section that fails (a peer not installed, say) is reported as failed and the others run.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 
-from . import report
-from .bench_translate import versions
+from ..errors import MlxStreamError
+from . import default_folder, report
+from .translate import versions
 
-SECTIONS = ("translate", "speech", "text", "e2e")
+SECTIONS = ("translate", "speech", "text", "e2e")  # each is the module of that name here
 
 
 def run_section(name: str, quick: bool) -> dict:
-    if name == "translate":
-        from . import bench_translate
-
-        return bench_translate.run(quick=quick)
-    if name == "speech":
-        from . import bench_tts
-
-        return bench_tts.run(quick=quick)
-    if name == "text":
-        from . import bench_text
-
-        return bench_text.run(quick=quick)
-    from . import bench_e2e
-
-    return bench_e2e.run(quick=quick)
+    return import_module(f".{name}", __package__).run(quick=quick)
 
 
 def machine() -> dict:
@@ -72,55 +59,34 @@ def machine() -> dict:
     return info
 
 
-def parse_sections(value: str) -> list[str]:
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SECTIONS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown section {', '.join(unknown)}: choose from {','.join(SECTIONS)}"
-        )
-    return names
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="mlx-stream bench", description="Speed and memory, side by side with the peers."
-    )
-    parser.add_argument("--quick", action="store_true", help="small settings, about 2 minutes")
-    parser.add_argument("--out", type=Path, help="output folder (default benchmarks/out/<time>)")
-    parser.add_argument(
-        "--only",
-        type=parse_sections,
-        default=list(SECTIONS),
-        help=f"comma-separated sections to run, from {','.join(SECTIONS)}",
-    )
-    args = parser.parse_args(argv)
+def run(
+    sections: list[str], quick: bool = False, out: Path | None = None, command: str = ""
+) -> int:
+    """Run `sections` (names from SECTIONS) one after the other and write the report into `out`
+    (default: `default_folder()/<time>`); 1 if a section failed, else 0."""
     started = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out or Path(__file__).parent / "out" / started
+    out = out or default_folder() / started
     results = {
-        "command": " ".join(
-            ["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
-        ),
+        "command": command,
         "started": started,
-        "quick": args.quick,
+        "quick": quick,
         "machine": machine(),
         "versions": versions(),
         "sections": {},
     }
     failed = []
-    for name in args.only:
+    for name in sections:
         print(f"== {name}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
-            results["sections"][name] = run_section(name, args.quick)
+            results["sections"][name] = run_section(name, quick)
         except Exception as error:  # one broken section must not hide the others' numbers
-            results["sections"][name] = {"error": f"{type(error).__name__}: {error}"}
+            plain = isinstance(error, MlxStreamError)  # says what to do already
+            results["sections"][name] = {
+                "error": str(error) if plain else f"{type(error).__name__}: {error}"
+            }
             failed.append(name)
         results["sections"][name]["section_seconds"] = round(time.perf_counter() - start, 1)
     print(report.write(results, out))
     print(f"Report written to {out}", file=sys.stderr)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

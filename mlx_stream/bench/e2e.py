@@ -6,9 +6,9 @@ keeps the clock a real-time player would, so underruns are counted without a sou
 Random weights produce no readable text, so two things are set from the text instead of left to
 chance: the translation runs for as many tokens as a real one of the sentence would take (and is
 timed in full), and the speech is made of the source sentence, for as many audio tokens as reading
-it takes. Everything else is the code users run.
+it takes. Everything else is the code users run. The speech is coqui's XTTS (the `bench` extra).
 
-    python -m benchmarks.bench_e2e [--quick]
+    python -m mlx_stream.bench.e2e [--quick]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlx_stream.audio import NullSink
+from ..audio import NullSink
+from . import need
 
 PARAGRAPH = (
     "Thanks for waiting, I have looked at the logs from last night. "
@@ -87,7 +88,7 @@ class ReadingLengthSynthesizer:
         self.sample_rate = synthesizer.sample_rate
 
     def _cap(self, text: str) -> None:
-        from .bench_tts import CHARS_PER_SECOND, TOKENS_PER_SECOND
+        from .speech import CHARS_PER_SECOND, TOKENS_PER_SECOND
 
         tokens = max(8, round(len(text) / CHARS_PER_SECOND * TOKENS_PER_SECOND))
         self.synthesizer.model.gpt.max_gen_mel_tokens = tokens
@@ -102,7 +103,7 @@ class ReadingLengthSynthesizer:
 
 
 def speech_device() -> str:
-    import torch
+    torch = need("torch", "the end-to-end benchmark (coqui's XTTS)")
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -110,20 +111,21 @@ def speech_device() -> str:
 def run(quick: bool = False) -> dict:
     import mlx.core as mx
 
-    from mlx_stream.pipeline import Pipeline
-    from mlx_stream.translate import Translator
-    from mlx_stream.tts.xtts import XttsSynthesizer
+    from ..pipeline import Pipeline
+    from ..translate import Translator
+    from . import speech, translate
 
-    from . import bench_translate, bench_tts
+    need("TTS", "the end-to-end benchmark (coqui's XTTS)")
+    device = speech_device()
+    from ..tts.xtts import XttsSynthesizer
 
     variant = "float32" if mx.default_device() == mx.cpu else "q4"
     translator = Translator.from_pretrained(
-        bench_translate.mlx_model(bench_translate.reference_model(), variant)
+        translate.mlx_model(translate.reference_model(), variant)
     )
-    device = speech_device()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         folder = Path(tmp)
-        model = bench_tts.full_size_model(folder)
+        model = speech.full_size_model(folder)
         xtts = XttsSynthesizer(model, folder, "cpu", seed=0, cache_dir=folder / "cache")
         if device != "cpu":
             xtts._move_to(device)

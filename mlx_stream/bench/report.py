@@ -6,6 +6,9 @@ import json
 import statistics
 from pathlib import Path
 
+from ..errors import MlxStreamError
+from . import need
+
 # The original system's two settings: the ratios in the report are against these.
 BASELINES = ("transformers fp32 beam3", "transformers bf16 greedy")
 SWEEP_POSITIONS = (8, 16, 32, 64, 128, 256)
@@ -185,14 +188,21 @@ def markdown(results: dict) -> str:
     plots = results.get("plots", [])
     if plots:
         parts.append("## Plots\n\n" + "\n\n".join(f"![{p}]({p})" for p in plots))
+    elif results.get("plots_missing"):
+        parts.append(f"## Plots\n\nNone: {results['plots_missing']}")
     return "\n\n".join(parts) + "\n"
 
 
-def plot_translation(translate: dict, out: Path) -> list[str]:
-    import matplotlib
-
+def pyplot():
+    matplotlib = need("matplotlib", "plotting")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_translation(translate: dict, out: Path) -> list[str]:
+    plt = pyplot()
 
     done = [s for s in translate["systems"] if "error" not in s]
     written = []
@@ -228,10 +238,7 @@ def plot_translation(translate: dict, out: Path) -> list[str]:
 
 def plot_series(name: str, section: dict, out: Path) -> list[str]:
     """Every list of numbers in another section (per-chunk costs, say) as a line plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     series = {}
 
@@ -266,13 +273,16 @@ def write(results: dict, out: Path) -> str:
     """Write results.json, the plots and report.md into `out`; return the markdown."""
     out.mkdir(parents=True, exist_ok=True)
     plots = []
-    for name, section in results.get("sections", {}).items():
-        if "error" in section:
-            continue
-        if name == "translate" and "systems" in section:
-            plots += plot_translation(section, out)
-        else:
-            plots += plot_series(name, section, out)
+    try:
+        for name, section in results.get("sections", {}).items():
+            if "error" in section:
+                continue
+            if name == "translate" and "systems" in section:
+                plots += plot_translation(section, out)
+            else:
+                plots += plot_series(name, section, out)
+    except MlxStreamError as e:  # no matplotlib: the tables are the report
+        results["plots_missing"] = str(e)
     results["plots"] = plots
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     text = markdown(results)

@@ -3,9 +3,10 @@
 Every system gets the same source token ids and the same forced target-language token and makes
 exactly `new_tokens` tokens (`</s>` is banned until then, as transformers' `min_new_tokens` does),
 so the work is identical and no tokenizer is involved. Each system runs in its own process, so
-its peak memory is its own and a 2.4 GB model is never held twice.
+its peak memory is its own and a 2.4 GB model is never held twice. The MLX systems need nothing
+but mlx-stream; the peers need the `bench` extra.
 
-    python -m benchmarks.bench_translate [--quick]
+    python -m mlx_stream.bench.translate [--quick] [--systems a,b]
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "benchmarks" / "out" / "cache"
+from ..errors import MlxStreamError
+from . import default_folder, need
+
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the workers import this same mlx_stream
 
 # facebook/nllb-200-distilled-600M's config.json, less the generation defaults.
 NLLB_600M = {
@@ -96,22 +99,66 @@ def model_name(config: dict) -> str:
     return "nllb-600m" if config == NLLB_600M else f"nllb-d{config['d_model']}"
 
 
-def reference_model(config: dict = NLLB_600M, cache: Path = CACHE) -> Path:
-    """The random model as a transformers folder, made once (NLLB-600M: about 25 s, 2.4 GB)."""
+def default_cache() -> Path:
+    return default_folder() / "cache"
+
+
+def reference_model(config: dict = NLLB_600M, cache: Path | None = None) -> Path:
+    """The random model as a Hugging Face folder, made once with MLX (NLLB-600M: 2.4 GB).
+
+    Initialised as transformers initialises M2M100 (normal(0, 0.02) matrices and embeddings, zero
+    biases, unit layer norms) and saved in its layout, so every system reads the same file and
+    the MLX systems need neither torch nor transformers.
+    """
 
     def build(folder: Path) -> None:
-        import torch
-        from transformers import M2M100Config, M2M100ForConditionalGeneration
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
 
-        from tests.fixtures.tokenizer import make_hf_tokenizer
+        from ..nllb.model import Model, ModelArgs
 
-        torch.manual_seed(0)
-        model = M2M100ForConditionalGeneration(M2M100Config(**config))
-        model.save_pretrained(folder, safe_serialization=True)
-        # Our converter copies tokenizer files along; a tiny one does, no system here reads text.
-        make_hf_tokenizer(folder)
+        mx.random.seed(0)
+        weights = {}
+        for name, value in tree_flatten(Model(ModelArgs.from_dict(config)).parameters()):
+            if name.endswith(".bias"):
+                value = mx.zeros_like(value)
+            elif "layer_norm" in name:
+                value = mx.ones_like(value)
+            else:
+                value = 0.02 * mx.random.normal(value.shape)
+            weights[f"model.{name}"] = value
+        weights["model.shared.weight"][config["pad_token_id"]] = 0.0
+        mx.save_safetensors(str(folder / "model.safetensors"), weights, metadata={"format": "pt"})
+        hf_config = {"model_type": "m2m_100", "architectures": ["M2M100ForConditionalGeneration"]}
+        (folder / "config.json").write_text(json.dumps({**hf_config, **config}, indent=2))
+        write_tokenizer(folder)
 
-    return publish(build, Path(cache) / f"{model_name(config)}-random-hf")
+    return publish(build, Path(cache or default_cache()) / f"{model_name(config)}-random-hf")
+
+
+def write_tokenizer(folder: Path) -> None:
+    """A tiny sentencepiece model in NLLB's layout (<unk> 0, <s> 1, </s> 2): our converter copies
+    the tokenizer along, and no system here reads text."""
+    import io
+
+    import sentencepiece as spm
+
+    text = "Every system gets the same source ids and makes the same number of tokens."
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([text, text.lower(), text.upper()] * 10),
+        model_writer=model,
+        vocab_size=60,
+        model_type="bpe",
+        hard_vocab_limit=False,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    (folder / "sentencepiece.bpe.model").write_bytes(model.getvalue())
 
 
 # ---------------------------------------------------------------- measuring inside a worker
@@ -220,7 +267,8 @@ def essential_linears(decoder) -> list:
 
 
 def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
-    import torch
+    torch = need("torch", "the transformers systems")
+    need("transformers", "the transformers systems")
     from transformers import LogitsProcessor, LogitsProcessorList, M2M100ForConditionalGeneration
 
     config = settings["config"]
@@ -276,7 +324,8 @@ def run_torch(model_dir: Path, options: dict, settings: dict) -> dict:
 
 def ct2_model(model_dir: Path, config: dict, cache: Path) -> Path:
     """Convert with CTranslate2's own converter, the vocabulary being made-up names for the ids."""
-    import ctranslate2.converters as converters
+    converters = need("ctranslate2.converters", "the CTranslate2 system")
+    need("transformers", "CTranslate2's converter")
 
     class IdVocabulary:
         """What the M2M100 loader reads from a tokenizer: token names in id order."""
@@ -305,7 +354,7 @@ def ct2_token(i: int) -> str:
 
 
 def run_ct2(model_dir: Path, options: dict, settings: dict) -> dict:
-    import ctranslate2
+    ctranslate2 = need("ctranslate2", "the CTranslate2 system")
 
     config = settings["config"]
     folder = ct2_model(model_dir, config, settings["cache"])
@@ -350,9 +399,11 @@ def quantization_base() -> str:
     return "float32" if mx.default_device() == mx.cpu else "float16"
 
 
-def mlx_model(model_dir: Path, variant: str, config: dict = NLLB_600M, cache: Path = CACHE) -> Path:
+def mlx_model(
+    model_dir: Path, variant: str, config: dict = NLLB_600M, cache: Path | None = None
+) -> Path:
     """The reference model converted by our own converter: float32, bfloat16, q8 or q4."""
-    from mlx_stream.nllb import weights
+    from ..nllb import weights
 
     bits = {"q8": 8, "q4": 4}.get(variant)
     dtype = quantization_base() if bits else variant
@@ -361,15 +412,17 @@ def mlx_model(model_dir: Path, variant: str, config: dict = NLLB_600M, cache: Pa
     def build(folder: Path) -> None:
         weights.convert(model_dir, folder, dtype=dtype, q_bits=bits, force=True)
 
-    return publish(build, Path(cache) / f"{model_name(config)}-random-mlx-{suffix}")
+    return publish(
+        build, Path(cache or default_cache()) / f"{model_name(config)}-random-mlx-{suffix}"
+    )
 
 
 def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
-    from mlx_stream.nllb import weights
-    from mlx_stream.nllb.generate import beam_search, generate_step
+    from ..nllb import weights
+    from ..nllb.generate import beam_search, generate_step
 
     config = settings["config"]
     target = language_ids(config)[1]
@@ -446,10 +499,11 @@ def run(
     quick: bool = False,
     systems: list[str] | None = None,
     config: dict = NLLB_600M,
-    cache: Path = CACHE,
+    cache: Path | None = None,
     timeout: float = 600,
 ) -> dict:
     """Every system in its own process, one after the other; a system that fails is reported."""
+    cache = Path(cache or default_cache())
     settings = {**(QUICK if quick else FULL), "sweep": True, "config": config, "cache": str(cache)}
     if systems is None:
         systems = [s for s in SYSTEMS if not (quick and s in QUICK_SKIPS)]
@@ -457,12 +511,17 @@ def run(
     results = []
     for name in systems:
         print(f"translate: {name}", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "benchmarks.bench_translate", "--worker", name]
+        command = [sys.executable, "-m", "mlx_stream.bench.translate", "--worker", name]
         command += ["--settings", json.dumps(settings)]
+        path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
         start = time.perf_counter()
         try:
             done = subprocess.run(
-                command, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+                command,
+                env={**os.environ, "PYTHONPATH": path},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             results.append({"system": name, "error": f"timed out after {timeout:.0f} s"})
@@ -498,7 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.worker, json.loads(args.settings))))
+        try:
+            result = worker(args.worker, json.loads(args.settings))
+        except MlxStreamError as e:  # a peer not installed: one line, the parent reports it
+            print(e, file=sys.stderr)
+            return 1
+        print("RESULT " + json.dumps(result))
         return 0
     systems = args.systems.split(",") if args.systems else None
     print(json.dumps(run(args.quick, systems), indent=2))

@@ -1,7 +1,7 @@
 """XTTS v2 speed: first-chunk time, real-time factor and per-chunk cost, full-size random weights.
 
-`python -m benchmarks.bench_tts [--quick] [--device auto]` prints JSON; `run(quick)` returns the
-dict for `benchmarks.run`. The model has XTTS-v2's real dimensions (config.json of coqui/XTTS-v2:
+`python -m mlx_stream.bench.speech [--quick] [--device cpu]` prints JSON; `run(quick)` returns
+the dict for `mlx-stream bench`. It measures coqui's XTTS, so it needs the `bench` extra. The model has XTTS-v2's real dimensions (config.json of coqui/XTTS-v2:
 GPT 30 layers x 1024, 16 heads, 6681 text and 1026 audio tokens, perceiver conditioning, HiFi-GAN
 with a 512-dim speaker embedding) and random weights, so it never chooses to stop: each sentence's
 length in audio tokens is set to what real speech of that text takes (about 14 characters a second,
@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import need
+
 SENTENCES = {
     "short": "Hello, how are you today?",
     "long": (
@@ -29,19 +31,26 @@ QUICK_LONG = "The committee met again on Thursday afternoon to discuss the new p
 CHARS_PER_SECOND = 14.0  # typical read English with XTTS
 TOKENS_PER_SECOND = 22050 / 1024  # one GPT audio token is 1024 samples at 22.05 kHz
 CHUNK_TOKENS = 20
+# Text for a BPE vocabulary in XTTS's format (the model's text embedding is sized to it, nothing
+# here reads its tokens back as words).
+_VOCAB_TEXT = [
+    "hello world, this is a small test of the speech model.",
+    "the quick brown fox jumps over the lazy dog! is it? yes; no: maybe.",
+    "bonjour le monde, hola mundo, hallo welt, ciao mondo.",
+]
 
 
 def full_size_model(folder: Path):
     """Build XTTS v2 at its real size with random weights (in memory; nothing is saved but the vocab)."""
+    need("TTS", "coqui's XTTS")
     import torch
     from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.layers.xtts.xtts_manager import SpeakerManager
     from TTS.tts.models.xtts import Xtts
 
-    from tests.fixtures.xtts import LANGUAGES, write_vocab
-
-    write_vocab(folder / "vocab.json", size=6681)
+    languages = XttsConfig().languages
+    write_vocab(folder / "vocab.json", languages, size=6681)
     args = XttsArgs(
         gpt_max_audio_tokens=605,
         gpt_max_text_tokens=402,
@@ -58,7 +67,7 @@ def full_size_model(folder: Path):
     )
     config = XttsConfig(
         model_args=args,
-        languages=list(LANGUAGES),
+        languages=languages,
         temperature=0.75,
         repetition_penalty=5.0,
         gpt_cond_len=30,
@@ -79,6 +88,39 @@ def full_size_model(folder: Path):
     model.speaker_manager = SpeakerManager(folder / "speakers_xtts.pth")
     config.save_json(str(folder / "config.json"))
     return model
+
+
+def write_vocab(path: Path, languages: list[str], size: int) -> None:
+    """A BPE `vocab.json` in XTTS's format, padded with unused tokens to `size` ids."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]"] + [f"[{lang}]" for lang in languages]
+    alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?;:'\"-")
+    trainer = trainers.BpeTrainer(
+        vocab_size=200, special_tokens=specials, initial_alphabet=alphabet
+    )
+    tokenizer.train_from_iterator(_VOCAB_TEXT, trainer)
+    unused = range(size - len(tokenizer.get_vocab()))
+    tokenizer.add_special_tokens([AddedToken(f"[unused{i}]", special=True) for i in unused])
+    tokenizer.save(str(path))
+
+
+def voice_recording(path: Path, seconds: float = 6.1, sample_rate: int = 22050) -> Path:
+    """A voiced-sounding mono recording (harmonics with vibrato and syllable-like swells), as
+    long as the espeak-ng reading of a sentence that earlier runs cloned from."""
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = 120 + 20 * np.sin(2 * np.pi * 3 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 10)) * (
+        0.2 + 0.3 * np.sin(np.pi * 4 * t) ** 2
+    )
+    sf.write(path, voice.astype(np.float32), sample_rate)
+    return path
 
 
 def peak_rss_mb() -> float | None:
@@ -150,13 +192,13 @@ def measure_sentence(synth, name: str, text: str) -> dict:
 
 def run(quick: bool = False, device: str = "cpu", threads: int | None = None) -> dict:
     import numpy as np
-    import torch
 
+    need("TTS", "the speech benchmark (coqui's XTTS)")
+    torch = need("torch", "the speech benchmark (coqui's XTTS)")
     if threads:
         torch.set_num_threads(threads)
-    from mlx_stream.tts.voices import LatentsCache, compute_conditioning, conditioning_settings
-    from mlx_stream.tts.xtts import XttsSynthesizer
-    from tests.fixtures.xtts import write_reference_wav
+    from ..tts.voices import LatentsCache, compute_conditioning, conditioning_settings
+    from ..tts.xtts import XttsSynthesizer
 
     sentences = dict(SENTENCES)
     if quick:
@@ -183,11 +225,7 @@ def run(quick: bool = False, device: str = "cpu", threads: int | None = None) ->
             "build s": round(build_s, 1),
         }
 
-        recording = write_reference_wav(
-            folder / "voice.wav",
-            "This is a reference recording of my voice, spoken slowly and clearly, "
-            "so that the model can learn how I sound.",
-        )
+        recording = voice_recording(folder / "voice.wav")
         settings = conditioning_settings(model.config)
         start = time.perf_counter()
         latents = compute_conditioning(model, [recording], settings)
