@@ -256,6 +256,8 @@ class HifiganGenerator(nn.Module):
             voice = self.voice(speaker_embedding)
         resampler = self.resampler(speed)
         lengths = resampler.lengths(latents.shape[1])
+        if lengths[-1] == 0:  # coqui raises here (a latent or two at a high speed)
+            return mx.zeros((latents.shape[0], 0))
         return self(resampler.frames(latents, 0, 0, lengths[-1], lengths), voice)
 
     @staticmethod

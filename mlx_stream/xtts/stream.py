@@ -11,11 +11,33 @@ import math
 
 import mlx.core as mx
 
-from .hifigan import FRAME, HifiganGenerator, VoiceBias
+from .hifigan import (
+    FRAME,
+    RESBLOCK_DILATIONS,
+    RESBLOCK_KERNELS,
+    UPSAMPLE_KERNELS,
+    UPSAMPLE_RATES,
+    HifiganGenerator,
+    VoiceBias,
+)
 
-# Generator frames on either side of a frame that reach its audio: conv_pre (3), the transposed
-# convs and the stages' residual blocks (60 samples each at their rate) add up to 13 frames.
-CONTEXT = 13
+
+def context_frames() -> int:
+    """Generator frames on either side of a frame that can reach its audio (13), from the layers.
+
+    Traces which output samples one input frame reaches: convs widen by their half-width times
+    the dilation, a transposed conv maps input x to outputs [x*stride - pad, x*stride - pad + k - 1].
+    """
+    low, high = -3, 3  # conv_pre, k=7
+    reach = max(sum((d + 1) * (k - 1) // 2 for d in RESBLOCK_DILATIONS) for k in RESBLOCK_KERNELS)
+    for rate, kernel in zip(UPSAMPLE_RATES, UPSAMPLE_KERNELS):
+        pad = (kernel - rate) // 2
+        low, high = low * rate - pad - reach, high * rate - pad + kernel - 1 + reach
+    low, high = low - 3, high + 3  # conv_post, k=7
+    return max(-(low // FRAME), high // FRAME)
+
+
+CONTEXT = context_frames()
 
 
 def window_frames(scales: tuple[float, ...], chunk: int) -> int:
