@@ -1,7 +1,8 @@
 """Audio front ends for voice cloning, in numpy: recordings, resampling, windows, mel spectrograms.
 
 Each function gives what its torch/torchaudio counterpart gives, computed in float64 from the same
-float32 inputs, so the only differences left are torch's own float32 rounding.
+float32 inputs, so the only differences left are torch's own float32 rounding. The exception is
+the resampler's kernels: torchaudio builds them in float32, and so do we, step for step.
 """
 
 from __future__ import annotations
