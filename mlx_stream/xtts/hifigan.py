@@ -114,6 +114,7 @@ class LatentResampler:
             low = int(i0.min())
             taps.append((i0 - low, i1 - low, w0, w1))
             positions = np.arange(low, int(i1.max()) + 1)
+        assert positions[0] >= first, "latents the frames read were dropped"
         x = latents[:, positions[0] - first : positions[-1] + 1 - first]
         for tap in reversed(taps):
             x = _lerp(x, *tap)
@@ -221,6 +222,7 @@ class HifiganGenerator(nn.Module):
         return VoiceBias(pre, ups)
 
     def __call__(self, x: mx.array, voice: VoiceBias) -> mx.array:
+        # the voice's biases stand in for conv_pre's and the upsamplers' own (it holds them)
         x = mx.conv1d(x, self.conv_pre.weight, padding=self.conv_pre.padding) + voice.pre
         blocks = len(RESBLOCK_KERNELS)
         for i, (up, bias) in enumerate(zip(self.ups, voice.ups)):

@@ -11,6 +11,7 @@ import math
 
 import mlx.core as mx
 
+from ..errors import MlxStreamError
 from .hifigan import (
     FRAME,
     RESBLOCK_DILATIONS,
@@ -55,8 +56,10 @@ class ExactStream:
     `push` latents as the GPT makes them and get the samples that can no longer change;
     `finish` once the utterance is complete. Each window the generator runs is `window` frames:
     the new frames plus `CONTEXT` frames on each side, padded to that size so that its kernels
-    are reused (only an utterance shorter than a window is decoded unpadded). `frames_computed`
-    is the generator frames the last call ran.
+    are reused (only an utterance shorter than a window is decoded unpadded). `chunk`, the
+    latents you mean to push at a time, sets the size so that one such push is one window.
+    `frames_computed` is the generator frames the last call ran; `latents_needed` says when
+    the first audio can come.
     """
 
     def __init__(
@@ -94,7 +97,7 @@ class ExactStream:
     def push(self, latents: mx.array) -> mx.array:
         """Add latents (1, n, dims); return the new final samples (possibly none)."""
         if self.finished:
-            raise RuntimeError("push after finish: start a new ExactStream per utterance")
+            raise MlxStreamError("this utterance is finished: start a new ExactStream for the next")
         latents = latents.reshape(1, -1, latents.shape[-1])
         self.latents = (
             latents if self.latents is None else mx.concatenate([self.latents, latents], 1)
@@ -164,8 +167,9 @@ class CoquiStream:
     def push(self, latents: mx.array) -> list[mx.array]:
         """Add latents (1, n, dims); return the chunks coqui yields meanwhile (one per `chunk`)."""
         chunks = []
-        for latent in mx.split(latents.reshape(-1, latents.shape[-1]), latents.shape[-2]):
-            self.latents.append(latent)
+        latents = latents.reshape(-1, latents.shape[-1])
+        for i in range(latents.shape[0]):
+            self.latents.append(latents[i : i + 1])
             self.pending += 1
             if self.chunk > 0 and self.pending >= self.chunk:
                 chunks.append(self._chunk(final=False))
@@ -178,6 +182,11 @@ class CoquiStream:
         self.pending = 0
         latents = mx.concatenate(self.latents)[None]
         wav = self.decoder.decode(latents, self.voice, self.speed)[0]
+        if wav.shape[0] == 0:
+            raise MlxStreamError(
+                f"coqui's inference_stream fails on {latents.shape[1]} latent(s) at speed "
+                f"{self.speed}: its interpolation has no output; use a larger chunk"
+            )
         overlap, previous = self.overlap, self.previous_length
         start = 0 if previous is None else previous - overlap
         chunk = wav[start : None if final else -overlap]
