@@ -184,3 +184,45 @@ def test_front_end_force_after_idle_time():
     assert front_end.feed("Found the problem in the config. It") == []  # "It" may be "It's"
     assert front_end.feed(" was") == ["Found the problem in the config."]
     assert front_end.flush() == ["It was"]
+
+
+# Sentence stops of every script NLLB reads (min_chars=0: each sentence stands alone).
+SCRIPT_CASES = [
+    (
+        "今日はいい天気ですね。明日も晴れるでしょうか？",
+        ["今日はいい天気ですね。", "明日も晴れるでしょうか？"],
+    ),
+    ("これはペンです。 それは本です！", ["これはペンです。", "それは本です！"]),
+    ("你好！你好吗？我很好。", ["你好！", "你好吗？", "我很好。"]),
+    ("「はい。」と言った。『本当？』", ["「はい。」", "と言った。", "『本当？』"]),
+    ("यह एक वाक्य है। यह दूसरा है॥", ["यह एक वाक्य है।", "यह दूसरा है॥"]),
+    ("এটা একটা বাক্য।এটা আরেকটা।", ["এটা একটা বাক্য।", "এটা আরেকটা।"]),
+    ("هل أنت بخير؟ نعم، أنا بخير.", ["هل أنت بخير؟", "نعم، أنا بخير."]),
+    ("یہ ایک جملہ ہے۔ یہ دوسرا ہے۔", ["یہ ایک جملہ ہے۔", "یہ دوسرا ہے۔"]),
+    ("ይህ ዓረፍተ ነገር ነው። ሁለተኛው ይህ ነው፧", ["ይህ ዓረፍተ ነገር ነው።", "ሁለተኛው ይህ ነው፧"]),
+    ("Բարեւ։ Ինչպե՞ս ես։", ["Բարեւ։", "Ինչպե՞ս ես։"]),
+    ("ဒါက စာကြောင်းပါ။ ဒါက နောက်တစ်ခုပါ။", ["ဒါက စာကြောင်းပါ။", "ဒါက နောက်တစ်ခုပါ။"]),
+    ("នេះជាប្រយោគ។ នេះជាប្រយោគទីពីរ៕", ["នេះជាប្រយោគ។", "នេះជាប្រយោគទីពីរ៕"]),
+    ("นี่คือประโยค. นี่คืออีกประโยค.", ["นี่คือประโยค.", "นี่คืออีกประโยค."]),
+    ("Τι κάνεις; Είμαι καλά.", ["Τι κάνεις;", "Είμαι καλά."]),
+    ("Τι κάνεις\u037e Καλά.", ["Τι κάνεις\u037e", "Καλά."]),
+    ("Use a; then b. Done.", ["Use a; then b.", "Done."]),  # an English ";" ends nothing
+    ("He said “Stop.” Then left.", ["He said “Stop.”", "Then left."]),
+    ("ᱱᱚᱣᱟ ᱢᱤᱫ᱾ ᱟᱨ ᱢᱤᱫ᱾", ["ᱱᱚᱣᱟ ᱢᱤᱫ᱾", "ᱟᱨ ᱢᱤᱫ᱾"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SCRIPT_CASES)
+def test_sentence_stops_of_every_script(text, expected):
+    assert sentences(text) == expected
+    segmenter = SentenceSegmenter(max_chars=1000, min_chars=0)
+    assert [s for c in text for s in segmenter.feed(c)] + segmenter.flush() == expected
+
+
+def test_a_wide_character_counts_twice_towards_the_shortest_sentence():
+    # 11 Japanese characters are a whole sentence, not a fragment to merge (default min_chars)
+    assert split_sentences("今日はいい天気ですね。明日も晴れるでしょうか？") == [
+        "今日はいい天気ですね。",
+        "明日も晴れるでしょうか？",
+    ]
+    assert split_sentences("はい。そうです。") == ["はい。そうです。"]  # 3 and 5: too short

@@ -1,9 +1,11 @@
 """Clean text -> sentences, incrementally: feed it in deltas, take each sentence as it completes.
 
 A sentence ends at . ! ? or an ellipsis followed by a space (and optional closing quotes or
-brackets), at 。！？ directly, or at a hard break ("\\n"). Abbreviations, initials, decimals and
-versions do not end one. Pieces shorter than `min_chars` are merged with the next sentence;
-sentences longer than `max_chars` are split at a clause boundary, else at a space, else hard.
+brackets), at a stop of a script that needs no space after it (。！？ । ؟ ။ ... see scripts.py)
+directly, or at a hard break ("\\n"). Abbreviations, initials, decimals and versions do not end
+one. Pieces shorter than `min_chars` (a wide CJK character counting as two) are merged with the
+next sentence; sentences longer than `max_chars` are split at a clause boundary, else at a space,
+else hard.
 Every decision waits for the characters it needs, so the sentences never depend on how the text
 was cut into deltas.
 """
@@ -11,16 +13,24 @@ was cut into deltas.
 import re
 
 from ..errors import MlxStreamError
+from .scripts import (
+    CLAUSE_MARKS,
+    CLOSERS,
+    GREEK_QUESTION,
+    STOPS,
+    STRONG_STOPS,
+    is_greek,
+    weighted_length,
+)
 
 DEFAULT_MAX_CHARS = 200  # English source sentences for the translator
 DEFAULT_MIN_CHARS = 16
 
 _NOT_SPACE = re.compile(r"[^ \n]")
-_CANDIDATE = re.compile(r"[.!?…。！？｡\n]")
-_TERMINALS = ".!?…。！？｡"
-_CJK_TERMINALS = "。！？｡"
-_CLOSERS = "\"')]}”’»」』）】》〉"
-_CLAUSE_END = re.compile(r"[.!?…;:,)\]”’\"'](?= )| [-–—](?= )|[、，；：。！？）」』]")
+_CANDIDATE = re.compile("[" + re.escape(STOPS + GREEK_QUESTION) + "\n]")
+_CLAUSE_END = re.compile(
+    r"[.!?…;:,)\]”’\"'](?= )| [-–—](?= )|[" + re.escape(CLAUSE_MARKS + STRONG_STOPS) + "）」』]"
+)
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "cf", "al", "approx", "dept",
     "est", "gen", "gov", "lt", "col", "sgt", "capt", "rev", "hon", "ca", "resp", "viz",
@@ -84,15 +94,18 @@ class SentenceSegmenter:
             i = m.start()
             if text[i] == "\n":
                 return i
+            if text[i] == GREEK_QUESTION and not (i > start and is_greek(text[i - 1])):
+                pos = i + 1
+                continue  # a semicolon, except after a Greek word
             j = i + 1
-            while j < len(text) and j - i < 8 and text[j] in _TERMINALS + _CLOSERS:
+            while j < len(text) and j - i < 8 and text[j] in STOPS + CLOSERS:
                 j += 1
             if j == len(text) and not final:
                 return None
             if j > limit:
                 break  # the closing marks would overrun the limit
             pos = j
-            if not any(c in _CJK_TERMINALS for c in text[i:j]):
+            if not any(c in STRONG_STOPS for c in text[i:j]):
                 if j < len(text) and text[j] != " " and text[j] != "\n":
                     continue  # 3.14, Node.js, e.g.,
                 k = j
@@ -103,7 +116,7 @@ class SentenceSegmenter:
                 following = text[k] if k < len(text) else "\n"
                 if following != "\n" and not _ends_sentence(text, start, i, following):
                     continue
-            if len(text[start:j].strip()) >= self.min_chars:
+            if weighted_length(text[start:j].strip()) >= self.min_chars:
                 return j
         if len(text) - start > self.max_chars:
             return self._length_cut(text, start)
