@@ -37,12 +37,12 @@ CASES = [
     ("- item\n  continued\n- next", "item continued\nnext"),
     ("- outer\n    - inner", "outer\ninner"),
     ("- item\n\n    more of the item", "item\nmore of the item"),
-    ("> quoted\n> > nested", "quoted nested"),
+    ("> quoted\n> > nested", "quoted\nnested"),
     ("Intro:\n> a quote", "Intro:\na quote"),
     ("***\n---\n___\n- - -", ""),
     ("text\n---\nmore", "text\nmore"),
     ("Title\n=====\nBody", "Title\nBody"),
-    ("| Name | Age |\n|:-----|----:|\n| Bob | 42 |", "Name, Age\nBob, 42"),
+    ("| Name | Age |\n|:-----|----:|\n| Bob | 42 |", "Name: Bob, Age: 42"),
     ("Line one\nline two\n\nPara two", "Line one line two\nPara two"),
     # code
     ("    code line", ""),
@@ -141,11 +141,11 @@ def test_text_flows_before_the_line_ends():
     cleaner = MarkdownCleaner()
     assert (
         cleaner.feed("The first sentence is done. The second ")
-        == "The first sentence is done. The second "
+        == "The first sentence is done. The second"  # the space waits for the next word
     )
     assert cleaner.feed("[link text](http://exa") == ""  # a link may still be completing
-    assert cleaner.feed("mple.com) ends.") == "link text "
-    assert cleaner.flush() == "ends."
+    assert cleaner.feed("mple.com) ends.") == " link text"
+    assert cleaner.flush() == " ends."
 
 
 def test_force_gives_out_an_unfinished_line():
@@ -153,9 +153,10 @@ def test_force_gives_out_an_unfinished_line():
     assert cleaner.feed("Let me check the file\n") == "Let me check the file"
     assert cleaner.pending == ""
     assert cleaner.force() == "\n"  # the soft line break becomes a hard one
-    assert cleaner.feed("Still typ") == "Still "
+    assert cleaner.feed("Still typ") == "Still"
     assert cleaner.pending == "typ"
-    assert cleaner.force() == "typ"
+    assert cleaner.force() == ""  # "typ" may be the start of "typing": no word is cut
+    assert cleaner.pending == "typ"
 
 
 def test_a_huge_word_is_dropped_and_counted():
@@ -169,23 +170,41 @@ def test_a_huge_word_is_dropped_and_counted():
 
 
 class _ProseText(HTMLParser):
-    """The text Python-Markdown renders, minus code blocks (<pre>)."""
+    """The text Python-Markdown renders, minus code blocks (<pre>); a table row as its cells,
+    each after its column's name (how a table is read aloud)."""
 
     def __init__(self):
         super().__init__()
         self.parts, self.in_pre = [], 0
+        self.names: list[str] = []
+        self.cell: list[str] | None = None
+        self.column = 0
 
     def handle_starttag(self, tag, attrs):
         self.in_pre += tag == "pre"
         if tag in ("p", "li", "h1", "h2", "h3", "td", "th", "br", "blockquote"):
             self.parts.append(" ")
+        if tag == "tr":
+            self.column = 0
+        if tag in ("td", "th"):
+            self.cell = []
 
     def handle_endtag(self, tag):
         self.in_pre -= tag == "pre"
+        if tag == "th":
+            self.names.append("".join(self.cell))
+        elif tag == "td":
+            name = self.names[self.column] if self.column < len(self.names) else ""
+            self.parts.append(f" {name} {''.join(self.cell)} ")
+            self.column += 1
+        if tag in ("td", "th"):
+            self.cell = None
         self.parts.append(" ")
 
     def handle_data(self, data):
-        if not self.in_pre:
+        if self.cell is not None:
+            self.cell.append(data)
+        elif not self.in_pre:
             self.parts.append(data)
 
 

@@ -24,7 +24,9 @@ def test_print_sentences_one_a_line_then_what_was_skipped():
         "I'll check which version of Node.js is installed and look at your package.json."
     )
     assert len(out.getvalue().splitlines()) == 5
-    assert err.getvalue() == "skipped (not spoken): 3 tool calls, 3 tool results, 1 code block\n"
+    assert err.getvalue() == (
+        "skipped (not spoken): 3 tool calls, 3 tool results, 1 code block, 1 code snippet\n"
+    )
 
 
 def test_print_sentences_reports_invalid_json_lines():

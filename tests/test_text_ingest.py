@@ -45,13 +45,16 @@ def test_turn_with_tool_calls():
     sentences, stats = spoken(fixture("tool_turn.jsonl"))
     assert sentences == [
         "I'll check which version of Node.js is installed and look at your package.json.",
-        'You\'re on Node.js v20.11.1, and package.json pins "engines": {"node": ">=18"}, so that\'s fine.',
+        "You're on Node.js v20.11.1, and package.json pins a code snippet, so that's fine.",
         "The build fails because format.ts imports date-fns/locale, which isn't installed.",
         "Run:",
         "Then try npm run build again.",
     ]
     assert (stats["tool call"], stats["tool result"], stats["code block"]) == (3, 3, 1)
-    assert stats.summary() == "skipped (not spoken): 3 tool calls, 3 tool results, 1 code block"
+    assert stats["code snippet"] == 1  # the JSON in backticks is not read symbol by symbol
+    assert stats.summary() == (
+        "skipped (not spoken): 3 tool calls, 3 tool results, 1 code block, 1 code snippet"
+    )
 
 
 def test_tool_cues_are_spoken_once_per_call_when_asked():

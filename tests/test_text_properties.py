@@ -128,14 +128,13 @@ def block(draw):
     if kind == "code":
         body = "\n".join(draw(st.lists(st.text("zxy =()", min_size=1, max_size=12), max_size=4)))
         return [], f"```{draw(st.sampled_from(['', 'python', 'bash']))}\n{body}\n```"
-    if kind == "table":
+    if kind == "table":  # read row by row, each cell after its column's name
         cells = draw(st.lists(prose_word, min_size=2, max_size=6))
-        head, rows = cells[:2], cells[2:]
+        head, rows = cells[:2], list(zip(cells[2::2], cells[3::2], strict=False))
         lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
-        lines += [f"| {a} | {b} |" for a, b in zip(rows[::2], rows[1::2], strict=False)]
-        return head + [
-            w for pair in zip(rows[::2], rows[1::2], strict=False) for w in pair
-        ], "\n".join(lines)
+        lines += [f"| {a} | {b} |" for a, b in rows]
+        words = [w for a, b in rows for w in (head[0], a, head[1], b)]
+        return words or head, "\n".join(lines)
     lines = draw(st.lists(prose_line(), min_size=1, max_size=3))
     words = [w for line_words, _ in lines for w in line_words]
     texts = [text for _, text in lines]

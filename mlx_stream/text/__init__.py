@@ -4,10 +4,9 @@ for delta in read_deltas(sys.stdin.buffer, format="auto", stats=stats):
     for sentence in front_end.feed(delta): ...
 """
 
-from .clean import MarkdownCleaner
+from .clean import MarkdownCleaner, PlainCleaner
 from .frontend import TextFrontEnd, clean_sentences, iter_sentences, print_sentences
-from .ingest import FORMATS, ClaudeStreamReader, read_deltas
-from .inline import clean_inline
+from .ingest import FORMAT_HELP, FORMATS, ClaudeStreamReader, read_deltas
 from .segment import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SentenceSegmenter, split_sentences
 from .stats import IngestStats
 
@@ -15,12 +14,13 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "DEFAULT_MIN_CHARS",
     "FORMATS",
+    "FORMAT_HELP",
     "ClaudeStreamReader",
     "IngestStats",
     "MarkdownCleaner",
+    "PlainCleaner",
     "SentenceSegmenter",
     "TextFrontEnd",
-    "clean_inline",
     "clean_sentences",
     "iter_sentences",
     "print_sentences",

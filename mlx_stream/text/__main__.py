@@ -1,11 +1,11 @@
-"""`python -m mlx_stream.text [--format auto|text|claude-json] [FILE]`: the sentences that would be spoken."""
+"""`python -m mlx_stream.text [--format FORMAT] [FILE]`: the sentences that would be spoken."""
 
 import argparse
 import sys
 
 from ..errors import MlxStreamError
 from .frontend import print_sentences
-from .ingest import FORMATS
+from .ingest import FORMAT_HELP, FORMATS
 from .segment import DEFAULT_MAX_CHARS
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         "--format",
         choices=FORMATS,
         default="auto",
-        help="input format; auto tells Claude Code stream-json from text (default: auto)",
+        help=FORMAT_HELP,
     )
     parser.add_argument(
         "--tool-cues", action="store_true", help="say a short cue for each tool call"

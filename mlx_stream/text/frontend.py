@@ -4,7 +4,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
-from .clean import MarkdownCleaner
+from .clean import MarkdownCleaner, PlainCleaner
 from .ingest import read_deltas
 from .segment import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SentenceSegmenter
 from .stats import IngestStats
@@ -13,17 +13,19 @@ from .stats import IngestStats
 class TextFrontEnd:
     """`feed(delta) -> list[str]` of sentences ready to speak; `flush()` at the end of input;
     `force()` after an idle time gives out the pending text (see `pending`) without waiting for
-    its full stop. `max_chars` caps a sentence's length: set it for the speech engine's limit
-    (after translation, which may lengthen it)."""
+    its full stop (whole words only). `max_chars` caps a sentence's length: set it for the
+    speech engine's limit (after translation, which may lengthen it). The text is read as
+    markdown (CommonMark), or as plain text with `markdown=False`."""
 
     def __init__(
         self,
         max_chars: int = DEFAULT_MAX_CHARS,
         min_chars: int = DEFAULT_MIN_CHARS,
         stats: IngestStats | None = None,
+        markdown: bool = True,
     ):
         self.stats = stats if stats is not None else IngestStats()
-        self.cleaner = MarkdownCleaner(self.stats)
+        self.cleaner = (MarkdownCleaner if markdown else PlainCleaner)(self.stats)
         self.segmenter = SentenceSegmenter(max_chars, min_chars)
 
     @property
@@ -70,7 +72,7 @@ def print_sentences(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     stats = IngestStats()
-    front_end = TextFrontEnd(max_chars, min_chars, stats)
+    front_end = TextFrontEnd(max_chars, min_chars, stats, markdown=format != "plain")
     for sentence in iter_sentences(read_deltas(source, format, tool_cues, stats), front_end):
         print(sentence, file=out, flush=True)
     if summary := stats.summary():

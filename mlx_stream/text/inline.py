@@ -1,139 +1,92 @@
-"""Cleaning within a line: markup, links, tags, emoji out; URLs to their domain, paths to their
-file name. Every rule looks only within a word, or within a link or tag that `safe_cut` never cuts
-through, so cleaning the pieces of a line gives the same text as cleaning it whole.
+"""Words for the ear: what is left of markup once a parser has read it, emoji, URLs (said as their
+domain), file paths (said as their file name), and inline code (said when it can be said).
+
+Every rule looks only within a word: a run of characters between spaces or characters of the
+scripts written without spaces (scripts.NO_SPACE). So a text cut at a space, or after such a
+character, and cleaned piece by piece gives the same words as the text cleaned whole.
 """
 
 import re
 
-SEPARATORS = " 。！？、，"
-_TOKEN = r"[^\s。！？、，]"
-_ALONE = r"(?<![^\s。！？、，])(?:%s)(?![^\s。！？、，])"  # a whole word: spaces or nothing around
+from .scripts import NO_SPACE
 
-_LINK = r"!?\[([^\[\]\n]{0,1000})\]\([^()\s]{0,2000}\)"
-_AUTOLINK = r"<([A-Za-z][A-Za-z0-9+.-]*:[^\s<>]{0,2000})>"
-_TAG = r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,500})?/?>"
-_CONSTRUCT = re.compile(f"{_LINK}|{_AUTOLINK}|{_TAG}")
-_CONSTRUCT_AT = re.compile(f"{_LINK[2:]}|{_AUTOLINK}|{_TAG}")  # matched at a "[" or "<"
-_CONSTRUCT_PREFIX = re.compile(
-    r"\[[^\[\]\n]{0,1000}(?:\](?:\([^()\s]{0,2000})?)?"
-    r"|<(?:/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,500})?/?"
-    r"|[A-Za-z][A-Za-z0-9+.-]*(?::[^\s<>]{0,2000})?|/)?"
+CODE_PLACEHOLDER = "a code snippet"
+MAX_CODE_CHARS = 48  # longer inline code is not read out
+MAX_CODE_WORDS = 6
+_CODE_SYMBOLS = re.compile(r"[{}\[\];=|&\"'`$%^~\\]|([<>])")
+
+_SEP = r"\s" + NO_SPACE
+_TOKEN = f"[^{_SEP}]"
+_ALONE = f"(?<![^{_SEP}])(?:%s)(?![^{_SEP}])"  # a whole word: a separator or nothing around
+
+_URL = re.compile(
+    r"(?<![A-Za-z0-9_])(?:(?:https?|ftp|file)://" + _TOKEN + r"*|www\." + _TOKEN + "+)",
+    re.IGNORECASE,
 )
-_OPEN_OR_SEP = re.compile(r"[\[< 。！？、，]")
-
-_PLAIN = re.compile(r"[A-Za-z0-9 ,.;:!?'\"()\-]*")
-_URL = re.compile(r"\b(?:https?|ftp|file)://" + _TOKEN + r"*|\bwww\." + _TOKEN + "+", re.IGNORECASE)
 _BARE_DOMAIN = re.compile(
     r"(?:[A-Za-z0-9-]+\.)+(?:com|org|net|io|dev|ai|edu|gov|co|app|sh|me|info|uk|de|jp|fr)",
     re.IGNORECASE,
 )
-_SLASHED = re.compile(r"[^\s/\\。！？、，]*[/\\]" + _TOKEN + "*")
+_SLASHED = re.compile(f"[^{_SEP}/\\\\]*[/\\\\]{_TOKEN}*")
 _UNDERSCORED = re.compile(_TOKEN + "*_" + _TOKEN + "*")
 _STARS = re.compile(r"(?<![A-Za-z0-9])\*+|\*+(?![A-Za-z0-9])")
 _STRIKE = re.compile(r"~~+")
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_LONE_BACKSLASH = re.compile(_ALONE % r"\\+")
-_LONE_MARKS = re.compile(_ALONE % r"[#|]+")
-_CHECKBOX_OR_FOOTNOTE = re.compile(_ALONE % r"\[[ xX]\]" + r"|\[\^[^\]\s]{1,20}\]")
-_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|nbsp|#39);")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": " ", "#39": "'"}
+_LONE_MARKS = re.compile(_ALONE % r"[#|\\]+")
 _EMOJI = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f\u200d\u20e3"
     "\U000e0020-\U000e007f\u231a\u231b\u2328\u23cf\u23e9-\u23f3\u23f8-\u23fa\u3030\u303d]"
 )
-_SPACES = re.compile(r" {2,}")
+_SPACES = re.compile(r"\s+")
+_PLAIN = re.compile(r"[A-Za-z0-9 ,.;:!?'\"()\-]*")
 _OPENERS = "\"'([{“‘«*_"
 _CLOSERS = "\"')]}”’»*_.,;:!?"
 _LINE_NUMBER = re.compile(r"(?::\d+)+$|#L\d+(?:-L?\d+)?$")
 _FILE_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
-_TABLE_DIVIDER = re.compile(r"\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*")
 
 
-def safe_cut(text: str) -> int:
-    """How much of `text` (a part of one line) can be cleaned now: up to the last separator that
-    no link, tag or autolink spans, and before any that might still be completing."""
-    opens = [i for i in (text.find("["), text.find("<")) if i >= 0]
-    end = min(opens) if opens else len(text)
-    cut = last_separator(text, end) + 1
-    pos = end
-    while opens:
-        m = _OPEN_OR_SEP.search(text, pos)
-        if m is None:
-            break
-        i = m.start()
-        if text[i] in SEPARATORS:
-            cut, pos = i + 1, i + 1
-        elif full := _CONSTRUCT_AT.match(text, i):
-            pos = full.end()
-        elif _CONSTRUCT_PREFIX.fullmatch(text, i):
-            break
-        else:
-            pos = i + 1
-    return cut
-
-
-def table_row(line: str) -> str:
-    """A markdown table row as words: its cells joined by commas; the divider row says nothing."""
-    if _TABLE_DIVIDER.fullmatch(line):
-        return ""
-    cells = re.split(r"(?<!\\)\|", line.strip())
-    cleaned = (clean_inline(cell)[0].strip() for cell in cells)
-    return ", ".join(cell for cell in cleaned if cell)
-
-
-def last_separator(text: str, end: int) -> int:
-    if text.isascii():
-        return text.rfind(" ", 0, end)
-    return max(text.rfind(s, 0, end) for s in SEPARATORS)
-
-
-def clean_inline(text: str, in_code: bool = False) -> tuple[str, bool]:
-    """Clean a piece of a line; `in_code` says whether an inline code span is open. Returns the
-    text (spaces collapsed) and whether a code span is still open at its end."""
+def speak_text(text: str) -> str:
+    """Text a markdown parser left (emphasis markers kept where they stood), for the ear:
+    emphasis and strike markers, stray backticks, lone # | and backslashes, and emoji go; URLs
+    become their domain, paths their file name; runs of white space become one space."""
     if _PLAIN.fullmatch(text) and "www." not in text.lower():
-        return _SPACES.sub(" ", text), in_code
-    text = _CONSTRUCT.sub(_construct_text, text)
-    text = _CHECKBOX_OR_FOOTNOTE.sub("", text)
-    parts = text.split("`")
-    cleaned = []
-    for i, part in enumerate(parts):
-        if i:
-            in_code = not in_code
-        if part:
-            cleaned.append(_strip_markup(part, in_code))
-    return _SPACES.sub(" ", _shorten(_EMOJI.sub("", "".join(cleaned)))), in_code
-
-
-def _construct_text(m: re.Match) -> str:
-    if m.group(1) is not None:  # a link or an image keeps its text
-        return m.group(1)
-    if m.group(2) is not None:  # <https://...>: the address, shortened later
-        return m.group(2)
-    return " "  # an HTML tag
-
-
-def _strip_markup(text: str, code: bool) -> str:
-    if "*" in text:  # also in code: `**kwargs` is said "kwargs"
+        return _SPACES.sub(" ", text)
+    if "`" in text:
+        text = text.replace("`", "")
+    if "*" in text:
         text = _STARS.sub("", text)
     if "~" in text:
         text = _STRIKE.sub("", text)
-    if not code:
-        if "_" in text:
-            text = _UNDERSCORED.sub(_strip_underscores, text)
-        if "\\" in text:
-            text = _LONE_BACKSLASH.sub("", _ESCAPE.sub(r"\1", text))
-    return text
+    if "_" in text:
+        text = _UNDERSCORED.sub(_strip_underscores, text)
+    return speak_plain(text)
+
+
+def speak_plain(text: str) -> str:
+    """Plain text (nothing in it is markup) for the ear: URLs, paths, emoji, white space."""
+    if _PLAIN.fullmatch(text) and "www." not in text.lower():
+        return _SPACES.sub(" ", text)
+    text = _shorten(_EMOJI.sub("", text))
+    return _SPACES.sub(" ", _LONE_MARKS.sub("", text))
+
+
+def speak_code(code: str) -> str | None:
+    """Inline code as words when it can be said (an identifier, a path, a short command or
+    call), else None: JSON, tags, expressions and long snippets are not read symbol by symbol."""
+    code = " ".join(code.split())
+    if len(code) > MAX_CODE_CHARS or code.count(" ") >= MAX_CODE_WORDS:
+        return None
+    symbols = sum(2 if angle else 1 for angle in _CODE_SYMBOLS.findall(code))
+    if symbols > 2 + len(code) // 10:
+        return None
+    return _SPACES.sub(" ", _shorten(_STARS.sub("", code) if "*" in code else code))
 
 
 def _shorten(text: str) -> str:
-    """URLs to their domain, paths to their file name; after the markup is gone, so that nothing
-    it hid (a URL in *stars*, split by backticks) escapes."""
+    """URLs to their domain, paths to their file name."""
     if "/" in text or "\\" in text or "www." in text.lower():
         text = _URL.sub(_short_url, text)
         text = _SLASHED.sub(_short_path, text)
-    if "&" in text:
-        text = _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
-    return _LONE_MARKS.sub("", text)
+    return text
 
 
 def _split_punctuation(token: str) -> tuple[str, str, str]:

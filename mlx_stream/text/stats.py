@@ -4,6 +4,7 @@ from collections import Counter
 
 # singular -> plural, in the order the summary tells them
 _KINDS = {
+    "stretch of binary data": "stretches of binary data",
     "invalid JSON line": "invalid JSON lines",
     "oversized line": "oversized lines",
     "thinking block": "thinking blocks",
@@ -11,6 +12,7 @@ _KINDS = {
     "tool result": "tool results",
     "subagent message": "subagent messages",
     "code block": "code blocks",
+    "code snippet": "code snippets",
     "overlong word": "overlong words",
 }
 

@@ -1,0 +1,398 @@
+"""Markdown as it streams in -> text for the ear, read by a CommonMark parser (markdown-it-py).
+
+Only the open end of the document is kept and parsed again as text arrives: the lines from the
+start of the last top-level block (of the last item, in a list). A leaf block (paragraph,
+heading, table row, code block) is spoken once no later line can change it:
+
+- paragraph: ends at a blank line or where another block starts; until then it is spoken a piece
+  at a time as far as its inline constructs allow (markup.py), except a last line holding a `|`
+  (the next line could make it a table's header row), and a paragraph that may still turn out to
+  be link reference definitions (`[label]: destination "title"`, which are silent);
+- heading: at the end of its line (a setext heading was spoken as its paragraph);
+- table: each row at the end of its line, as "header: cell, ...";
+- code block: skipped and counted once it closes; raw HTML: its text, once the block ends;
+- a line still being typed joins the document only once its first characters settle what it is
+  (`settled`): "1" may become a list item, "--" a rule, "``" a fence.
+
+Within a block, whatever has been spoken is dropped from the kept text as it goes (the lines of a
+code block, a table's spoken rows, the spoken start of a long paragraph), so memory and the work
+per delta stay bounded however long a block or a line is.
+"""
+
+import re
+
+import regex
+
+from . import markup
+from .scripts import NO_SPACE
+from .stats import IngestStats
+
+HEAD_CHARS = 4096  # a line not settled by its first characters waits for its end
+COMPACT_CHARS = 1024  # drop the spoken start of an open paragraph once it is this long
+
+_CUT_CHAR = re.compile(f"[\\s{NO_SPACE}]")
+_TASK = re.compile(r"\[[ xX]\](?=\s)")
+_BULLET = re.compile(r"[-*+][ \t]")
+_ORDERED = re.compile(r"[0-9]{1,9}[.)]")
+_LABEL = r"\[(?:[^\\\[\]]|\\[\s\S]){0,999}\]"
+_DEST = r"(?:<(?:[^<>\n\\]|\\.)*>|(?:[^\s()\\]|\\[\s\S]|\((?:[^\s()\\]|\\[\s\S])*\))+)"
+_TITLE = r"""(?:"(?:[^"\\]|\\[\s\S])*"|'(?:[^'\\]|\\[\s\S])*'|\((?:[^()\\]|\\[\s\S])*\))"""
+_SPACE = r"[ \t]*\n?[ \t]*"
+_DEFINITIONS = regex.compile(
+    rf"(?:[ ]{{0,3}}{_LABEL}:{_SPACE}{_DEST}(?:(?:[ \t]+\n?[ \t]*|[ \t]*\n[ \t]*){_TITLE})?"
+    r"[ \t]*(?:\n|\Z))+"
+)
+
+
+def settled(line: str) -> bool:
+    """Has an unfinished line shown enough to tell what it is (text, a list item, a heading ...)?
+    False while more characters could still change that."""
+    while True:
+        rest = line.lstrip(" \t>")
+        if not rest:
+            return False
+        c = rest[0]
+        marker = _BULLET.match(rest) or _ORDERED.match(rest)
+        if marker and (len(rest) > marker.end() or c not in "0123456789"):
+            line = rest[marker.end() :]
+            if marker.group()[-1] in ".)" and line[:1] not in (" ", "\t"):
+                return bool(line)  # "1.5": text; "1." alone: maybe an item
+            continue  # an item: its content decides
+        if c in "-*_=+" and not rest.strip("-*_=+ \t"):
+            return False  # a rule, a setext underline, or an item still to come
+        if c in "|:-" and not rest.strip("|:- \t"):
+            return False  # a table's delimiter row
+        if c == "#":
+            hashes = len(rest) - len(rest.lstrip("#"))
+            return hashes < len(rest) or hashes > 6
+        if c in "`~":
+            run = len(rest) - len(rest.lstrip(c))
+            return run < 3 and run < len(rest)  # a fence waits for its info string to end
+        if c.isdigit():
+            return len(rest) - len(rest.lstrip("0123456789")) > 9 or not _ORDERED.match(rest + ".")
+        if c == "<":
+            return not markup.may_open_html_block(rest)
+        if c == "[":
+            close = rest.find("]")
+            return close + 1 < len(rest) if close >= 0 else len(rest) > 1000
+        return True
+
+
+def _canon(content: str) -> str:
+    """A block's inline text with each line's leading white space dropped (where the parser
+    keeps some of it depends on the containers around; what is said does not)."""
+    return "\n".join(line.lstrip(" \t") for line in content.split("\n"))
+
+
+class _Leaf:
+    __slots__ = ("kind", "start", "end", "text", "extra", "heading", "first_in_item", "before")
+
+    def __init__(self, kind: str, start: int, end: int, text="", extra=None):
+        self.kind, self.start, self.end, self.text, self.extra = kind, start, end, text, extra
+        self.heading = self.first_in_item = False
+        self.before = ""  # non-blank lines without a block just before (reference definitions)
+
+
+class MarkdownReader:
+    """`feed(text) -> str` of words to speak ("\\n" ends a sentence), `flush()` at the end,
+    `force()` when the input goes quiet; `pending` is what waits. `text` must be free of
+    control characters other than "\\n" (see clean.py)."""
+
+    def __init__(self, stats: IngestStats | None = None):
+        self.stats = stats if stats is not None else IngestStats()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lines: list[str] = []  # complete lines of the open end of the document
+        self._partial = ""  # the line still being typed
+        self._settled = False  # ... and whether it shows what it is
+        self._done = 0  # every leaf starting before this line has been spoken
+        self._said = 0  # characters of the text of the leaf at _done already spoken
+        self._cache: tuple[str, int] | None = None  # open paragraph = [0] + _partial[[1]:]
+        self._pending = ""
+
+    @property
+    def pending(self) -> str:
+        return self._pending + ("" if self._settled else self._partial)
+
+    def feed(self, text: str) -> str:
+        first, *rest = text.split("\n")
+        self._partial += first
+        if rest:
+            self._lines.append(self._partial)
+            self._lines.extend(rest[:-1])
+            self._partial = rest[-1]
+            self._settled = settled(self._partial)
+            self._cache = None
+            return self._round()
+        if not self._settled:
+            if len(self._partial) > HEAD_CHARS or not settled(self._partial):
+                return ""
+            self._settled, self._cache = True, None
+        return self._round() if _CUT_CHAR.search(first) else ""
+
+    def flush(self) -> str:
+        """End of input: everything left is spoken; the reader starts afresh."""
+        out = self._round(final=True)
+        self._reset()
+        return out
+
+    def force(self) -> str:
+        """Quiet input: speak what can be spoken of the open block without waiting for its end
+        (but never half a word, and never what a later line could still change)."""
+        return self._round(force=True)
+
+    # --- one pass over the open end of the document -------------------------------------
+
+    def _round(self, final: bool = False, force: bool = False) -> str:
+        if self._cache is not None and not final:
+            return self._read_cached(force)
+        partial = self._partial if (self._settled or final) and self._partial else None
+        lines = self._lines + ([partial] if partial is not None else [])
+        if not lines:
+            return ""
+        md = markup.parser()
+        tokens = []
+        md.block.parse("\n".join(lines) + "\n", md, markup.new_env(), tokens)
+        leaves = self._leaves(tokens, lines)
+        out: list[str] = []
+        complete = len(self._lines)
+        self._pending = ""
+        for i, leaf in enumerate(leaves):
+            if leaf.start < self._done:
+                continue
+            if leaf.start > self._done:
+                self._done, self._said = leaf.start, 0
+            last = i == len(leaves) - 1
+            if final or not last or self._closed(leaf, len(lines), complete):
+                self._speak_leaf(leaf, out)
+                self._done, self._said = leaf.start + 1, 0
+            elif leaf.kind == "text" and not leaf.heading:
+                self._read_open(leaf, out, complete, force, lines)
+            else:
+                self._pending = leaf.text if leaf.kind == "text" else ""
+        if not final:
+            self._drop_spoken(tokens, lines)
+        return "".join(out)
+
+    def _closed(self, leaf: _Leaf, n: int, complete: int) -> bool:
+        """Can no later line change the last leaf of the document?"""
+        if leaf.kind == "text":
+            return leaf.end < n or (leaf.heading and leaf.end <= complete)
+        if leaf.kind == "row":
+            return leaf.end <= complete
+        if leaf.kind == "html" or leaf.extra == "fence":
+            return leaf.end < n  # (an indented code block may go on after blank lines)
+        return leaf.kind == "quiet"
+
+    def _read_open(self, leaf: _Leaf, out: list, complete: int, force: bool, lines: list) -> None:
+        text = leaf.text + ("\n" if leaf.end <= complete else "")
+        if not self._skip_task_box(leaf, text, final=False):
+            self._pending = text
+            return
+        if self._may_define(leaf, text):
+            self._pending = text[self._said :]
+            return
+        end = self._speakable_end(leaf, text)
+        words, taken = markup.read(text[self._said : end], self.stats, final=False, force=force)
+        out.append(words)
+        self._said += taken
+        self._pending = text[self._said :]
+        if not leaf.heading and leaf.end == len(lines) and lines[-1] is self._partial:
+            self._cache_open(leaf, end == len(text))
+        if not leaf.heading and self._said >= COMPACT_CHARS:
+            self._compact(leaf, lines)
+
+    @staticmethod
+    def _may_define(leaf: _Leaf, text: str) -> bool:
+        """May this open paragraph still turn out to be link reference definitions (silent)?"""
+        if leaf.heading or not (leaf.before or text.startswith("[")):
+            return False
+        source = leaf.before + text
+        return len(source) <= markup.MAX_DEFINITION and bool(
+            _DEFINITIONS.fullmatch(source, partial=True)
+        )
+
+    def _speakable_end(self, leaf: _Leaf, text: str) -> int:
+        """How much of an open paragraph's text may be spoken: not a last line with a `|` in it,
+        which the next line may make a table's header row."""
+        if leaf.heading:
+            return len(text)
+        start = text.rfind("\n", 0, len(text) - 1) + 1
+        last = text[start:].rstrip()
+        if "|" in last and len(last) <= markup.MAX_TABLE_HEADER:
+            return start
+        return len(text)
+
+    def _cache_open(self, leaf: _Leaf, whole: bool) -> None:
+        """The open paragraph ends with the line being typed: while that line grows, its text
+        grows with it, and there is no need to parse again."""
+        head, _, last = leaf.text.rpartition("\n")
+        column = len(self._partial) - len(last)
+        if whole and column >= 0 and self._partial[column:] == last:
+            self._cache = (head + "\n" if "\n" in leaf.text else "", column)
+            self._leaf = leaf
+
+    def _read_cached(self, force: bool) -> str:
+        head, column = self._cache
+        leaf = self._leaf
+        leaf.text = head + self._partial[column:]
+        if "|" in self._partial:
+            self._cache = None
+            return self._round(force=force)
+        out: list[str] = []
+        words, taken = markup.read(leaf.text[self._said :], self.stats, final=False, force=force)
+        out.append(words)
+        self._said += taken
+        self._pending = leaf.text[self._said :]
+        if self._said >= COMPACT_CHARS:
+            self._compact(leaf, self._lines + [self._partial])
+        return "".join(out)
+
+    def _skip_task_box(self, leaf: _Leaf, text: str, final: bool) -> bool:
+        """Step over a task list item's "[ ]" or "[x]"; False while the text may still become one."""
+        if not leaf.first_in_item or self._said:
+            return True
+        if m := _TASK.match(text):
+            self._said = m.end()
+            return True
+        return final or not ("[x] ".startswith(text) or "[ ] ".startswith(text) or text == "[X")
+
+    def _speak_leaf(self, leaf: _Leaf, out: list) -> None:
+        kind = leaf.kind
+        if kind == "text":
+            self._skip_task_box(leaf, leaf.text, final=True)
+            out.append(markup.render(leaf.text[self._said :], self.stats) + "\n")
+        elif kind == "row":
+            cells = (markup.render(c, self.stats).strip() for c in leaf.text)
+            names = [markup.render(n, self.stats).strip() for n in leaf.extra]
+            said = [f"{n}: {c}" if n else c for n, c in zip(names, cells) if c]
+            out.append(", ".join(said) + "\n")
+        elif kind == "head":
+            names = (markup.render(n, self.stats).strip() for n in leaf.extra)
+            out.append(", ".join(n for n in names if n) + "\n")
+        elif kind == "code":
+            self.stats.add("code block")
+        elif kind == "html" and markup.html_block_kind(leaf.text) > 5:
+            out.append(markup.html_text(leaf.text) + "\n")
+
+    # --- the parser's blocks -> leaves ----------------------------------------------------
+
+    def _leaves(self, tokens: list, lines: list[str]) -> list[_Leaf]:
+        leaves: list[_Leaf] = []
+        covered = 0  # lines up to here belong to a block
+        i = 0
+        while i < len(tokens):
+            t = tokens[i]
+            kind = t.type
+            if kind == "inline" and tokens[i - 1].type in ("paragraph_open", "heading_open"):
+                leaf = _Leaf("text", t.map[0], t.map[1], _canon(t.content))
+                leaf.heading = tokens[i - 1].type == "heading_open"
+                if not leaf.heading:  # the parser strips white space at the end: keep it
+                    last = lines[t.map[1] - 1]
+                    leaf.text += last[len(last.rstrip()) :]
+                leaf.first_in_item = i >= 2 and tokens[i - 2].type == "list_item_open"
+                before = [line for line in lines[covered : t.map[0]] if line.strip()]
+                leaf.before = "\n".join(before) + "\n" if before else ""
+                leaves.append(leaf)
+            elif kind == "table_open":
+                covered = max(covered, t.map[1])
+                i = self._table(tokens, i, leaves)
+            elif kind in ("fence", "code_block"):
+                leaves.append(_Leaf("code", t.map[0], t.map[1], extra=kind))
+            elif kind == "html_block":
+                leaves.append(_Leaf("html", t.map[0], t.map[1], t.content))
+            elif kind == "hr":
+                leaves.append(_Leaf("quiet", t.map[0], t.map[1]))
+            if t.map and t.nesting >= 0:
+                covered = max(covered, t.map[1] if t.nesting == 0 or kind == "inline" else t.map[0])
+            i += 1
+        return leaves
+
+    @staticmethod
+    def _table(tokens: list, i: int, leaves: list) -> int:
+        """Leaves for a table's body rows (each with the header's names); returns where it ends."""
+        start, end = tokens[i].map
+        names: list[str] = []
+        rows = 0
+        row: list[str] | None = None
+        while tokens[i].type != "table_close":
+            t = tokens[i]
+            if t.type == "tr_open":
+                row, line = [], t.map[0]
+            elif t.type == "inline" and row is not None:
+                row.append(t.content)
+            elif t.type == "tr_close":
+                if line == start:
+                    names = row
+                else:
+                    leaves.append(_Leaf("row", line, line + 1, row, names))
+                    rows += 1
+                row = None
+            i += 1
+        if not rows:
+            leaves.append(_Leaf("head", start, end, "", names))
+        return i
+
+    # --- forgetting what has been spoken --------------------------------------------------
+
+    def _drop_spoken(self, tokens: list, lines: list[str]) -> None:
+        """Keep only the lines later text can still change: from the start of the last
+        top-level block (or of the last item of a top-level list), and within that block drop
+        the lines a code block, a quiet HTML block or a table no longer needs."""
+        tops = [t for t in tokens if t.level == 0 and t.map and t.nesting >= 0]
+        if not tops:
+            start = next(
+                (n for n, line in enumerate(self._lines) if line.strip()), len(self._lines)
+            )
+        else:
+            last = tops[-1]
+            start = last.map[0]
+            if last.type in ("bullet_list_open", "ordered_list_open"):
+                items = [t for t in tokens if t.level == 1 and t.type == "list_item_open"]
+                start = items[-1].map[0]
+            if len(tops) > 1 and any(line.strip() for line in lines[tops[-2].map[1] : last.map[0]]):
+                start = min(start, tops[-2].map[1])  # link reference definitions stay
+        start = min(start, self._done, len(self._lines))
+        if start:
+            del self._lines[:start]
+            self._done -= start
+        if tops and self._done < len(self._lines):
+            self._drop_inside(tops[-1], tops[-1].map[0] - start)
+
+    def _drop_inside(self, top, begin: int) -> None:
+        lines = self._lines
+        if top.type == "table_open" and self._done > begin + 2:
+            del lines[begin + 2 : self._done]
+            self._done = begin + 2
+        elif self._done == begin and len(lines) - begin > 3:
+            silent_html = top.type == "html_block" and markup.html_block_kind(top.content) <= 5
+            if top.type in ("fence", "code_block") or silent_html:
+                del lines[begin + 1 : len(lines) - 1]  # the opening line and the last stay
+
+    def _compact(self, leaf: _Leaf, lines: list[str]) -> None:
+        """Rewrite an open paragraph's lines to start where speaking got to, after a stand-in
+        word "x " that is never spoken: the same blocks, the same text to come."""
+        said = self._said
+        text_lines = leaf.text.split("\n")
+        j, offset = 0, 0
+        while j < len(text_lines) - 1 and offset + len(text_lines[j]) < said:
+            offset += len(text_lines[j]) + 1
+            j += 1
+        if leaf.start + j >= len(lines):
+            return
+        first, here = lines[leaf.start], lines[leaf.start + j]
+        base0 = len(first.rstrip()) - len(text_lines[0].rstrip())
+        base = len(here.rstrip()) - len(text_lines[j].rstrip())
+        if base0 < 0 or base < 0 or "\t" in first[:base0] or "\t" in here[:base]:
+            return
+        if not here.rstrip().endswith(text_lines[j].rstrip()):
+            return
+        line = first[:base0] + "x " + here[base + said - offset :]
+        if leaf.start + j == len(self._lines):
+            del self._lines[leaf.start :]
+            self._partial = line
+        else:
+            self._lines[leaf.start : leaf.start + j + 1] = [line]
+        self._said = 2
+        self._cache = None
