@@ -1,8 +1,9 @@
-"""Input streams -> text deltas: plain text, or Claude Code `--output-format stream-json`.
+"""Input streams -> text deltas: text (markdown or plain), or Claude Code stream-json.
 
-Reading is live: plain text is yielded chunk by chunk as it arrives on a pipe, stream-json line by
-line. Bytes are decoded incrementally (invalid UTF-8 becomes U+FFFD), NULs are dropped, and no line
-is ever held whole unless it is a JSON event (capped at `max_line_chars`).
+Reading is live: text is yielded chunk by chunk as it arrives on a pipe, stream-json line by
+line. Bytes are decoded incrementally (UTF-8, or UTF-16 when the input says so; invalid bytes
+become U+FFFD); binary data in text input is dropped and counted (guard.py), and no line is ever
+held whole unless it is a JSON event (capped at `max_line_chars`).
 """
 
 import codecs
@@ -12,9 +13,15 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 
 from ..errors import MlxStreamError
+from .guard import TextGuard
 from .stats import IngestStats
 
-FORMATS = ("auto", "text", "claude-json")
+FORMATS = ("auto", "text", "claude-json", "markdown", "plain")
+FORMAT_HELP = (
+    "input format: auto (Claude Code stream-json if it looks like it, else markdown), markdown "
+    "(CommonMark; text is the same), plain (no markup: nothing is left unsaid), claude-json "
+    "(default: auto)"
+)
 CHUNK = 1 << 16
 MAX_JSON_LINE_CHARS = 1 << 25
 
@@ -51,8 +58,10 @@ def read_deltas(
 
     `source` is a binary stream (e.g. `sys.stdin.buffer`; read with `read1`, so a pipe is read
     live), an iterable of chunks (bytes or str, e.g. lines with their newlines), or a whole
-    str/bytes. `format` is "text", "claude-json" or "auto" (decided by the first non-blank line).
-    Skipped input is counted in `stats`; a JSON line longer than `max_line_chars` is skipped.
+    str/bytes. `format` is one of FORMATS: "markdown", "plain" and "text" all read text (the
+    front end decides how to clean it), "claude-json" reads stream-json, and "auto" decides by
+    the first non-blank line. Skipped input (binary data, events not to be spoken) is counted in
+    `stats`; a JSON line longer than `max_line_chars` is skipped.
     """
     if format not in FORMATS:
         raise MlxStreamError(f"unknown input format '{format}': use one of {', '.join(FORMATS)}")
@@ -62,8 +71,8 @@ def read_deltas(
 
 def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_line_chars: int):
     chunks = _decoded(_raw_chunks(source))
-    if format == "text":
-        yield from chunks
+    if format in ("text", "markdown", "plain"):
+        yield from _guarded(chunks, stats)
         return
     if format == "claude-json":
         yield from _claude_deltas(_lines(chunks, max_line_chars, stats), tool_cues, stats)
@@ -76,9 +85,7 @@ def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_l
             break
     first = head.lstrip()
     if not first.startswith("{"):
-        if head:
-            yield head
-        yield from chunks
+        yield from _guarded(_prepend(head, chunks), stats)
         return
     lines = _lines(_prepend(head, chunks), max_line_chars, stats)
     for line in lines:
@@ -88,9 +95,7 @@ def _read_deltas(source, format: str, tool_cues: bool, stats: IngestStats, max_l
         if isinstance(event, dict) and "type" in event:
             yield from _claude_deltas(_prepend(line, lines), tool_cues, stats)
         else:
-            yield line + "\n"
-            for rest in lines:
-                yield rest + "\n"
+            yield from _guarded((text + "\n" for text in _prepend(line, lines)), stats)
         return
 
 
@@ -113,20 +118,44 @@ def _raw_chunks(source) -> Iterator[bytes | str]:
     yield from source
 
 
+def _guarded(chunks: Iterable[str], stats: IngestStats) -> Iterator[str]:
+    guard = TextGuard(stats)
+    for chunk in chunks:
+        if text := guard.feed(chunk):
+            yield text
+    if text := guard.flush():
+        yield text
+
+
 def _decoded(chunks: Iterator[bytes | str]) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder = None
     first = True
     for chunk in chunks:
         if isinstance(chunk, str):
-            text = decoder.decode(b"", final=True) + _valid_str(chunk)
+            text = (decoder.decode(b"", final=True) if decoder else "") + _valid_str(chunk)
         else:
+            decoder = decoder or codecs.getincrementaldecoder(_encoding(chunk))(errors="replace")
             text = decoder.decode(chunk)
         if first and text:
             text, first = text.removeprefix("\ufeff"), False
-        if text := text.replace("\x00", ""):
+        if text:
             yield text
-    if tail := decoder.decode(b"", final=True):
+    if decoder and (tail := decoder.decode(b"", final=True)):
         yield tail
+
+
+def _encoding(head: bytes) -> str:
+    """UTF-8, unless the first bytes show UTF-16: a byte order mark, or every other byte NUL."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if len(head) >= 16 and not head.startswith(b"\xef\xbb\xbf"):
+        even, odd = head[0:64:2].count(0), head[1:64:2].count(0)
+        pairs = min(len(head), 64) // 2
+        if odd >= pairs * 3 // 4 and even == 0:
+            return "utf-16-le"
+        if even >= pairs * 3 // 4 and odd == 0:
+            return "utf-16-be"
+    return "utf-8"
 
 
 def _valid_str(text: str) -> str:
