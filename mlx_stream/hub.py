@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from .errors import MlxStreamError
@@ -42,23 +43,71 @@ def resolve(
     except Exception:
         pass  # not cached yet: download below
     if licence:
-        print(f"Downloading {repo} ({licence}).", flush=True)
+        print(f"Downloading {repo} ({licence}).", file=sys.stderr, flush=True)
     try:
         return Path(snapshot_download(repo, allow_patterns=allow_patterns))
-    except Exception as e:  # huggingface-hub raises many types for "offline", "no such repo", ...
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-        why = "HF_HUB_OFFLINE is set" if offline else _reason(e)
-        raise MlxStreamError(
-            f"cannot download {what} '{repo}' ({why}): connect to the internet once, "
-            f"or pass a local folder that holds its files"
-        ) from None
+    except Exception as e:
+        why, todo = _failure(e)
+        raise MlxStreamError(f"cannot download {what} '{repo}' ({why}): {todo}") from None
 
 
-def _reason(e: Exception) -> str:
-    name = type(e).__name__
-    if "NotFound" in name or "RepositoryNotFound" in name:
-        return "no such repo on the Hugging Face Hub"
-    if "Connect" in name or "Offline" in name or "LocalEntryNotFound" in name:
-        return "the Hugging Face Hub cannot be reached"
-    first = str(e).strip().splitlines()[0] if str(e).strip() else name
-    return first[:160]
+_NO_NETWORK = "connect to the internet once, or pass a local folder that holds its files"
+
+
+def _failure(e: Exception) -> tuple[str, str]:
+    """Why a download failed and what to do, told by the exception's type (not its name: an
+    offline hub raises `LocalEntryNotFoundError`, which is no "not found" of the repo)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline or isinstance(e, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set", _NO_NETWORK
+    if isinstance(e, GatedRepoError):
+        return (
+            "the repo is gated",
+            "accept its terms on huggingface.co, then log in with `hf auth login`",
+        )
+    if isinstance(e, RepositoryNotFoundError):
+        return (
+            "no such repo on the Hugging Face Hub, or it is private",
+            "check the name, or pass a local folder that holds its files",
+        )
+    if isinstance(e, RevisionNotFoundError):
+        return "no such revision of the repo", "check the name, or pass a local folder"
+    if isinstance(e, LocalEntryNotFoundError) or _is_network_error(e):
+        return "the Hugging Face Hub cannot be reached", _NO_NETWORK
+    if isinstance(e, HfHubHTTPError) and e.response is not None:
+        status = e.response.status_code
+        if status in (401, 403):
+            return f"access denied, HTTP {status}", "log in with `hf auth login`"
+        return f"the Hugging Face Hub answered HTTP {status}", "try again later"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror, "free some disk space or fix the cache folder (HF_HOME), then retry"
+    return _first_line(e), _NO_NETWORK
+
+
+def _is_network_error(e: BaseException) -> bool:
+    """A connection, proxy, TLS or timeout error of the HTTP client (requests or httpx)."""
+    while e is not None:
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            return True
+        module = type(e).__module__.split(".")[0]
+        if (
+            module in ("requests", "httpx", "httpcore", "urllib3")
+            and "HTTPError" not in type(e).__name__
+        ):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else type(e).__name__
