@@ -116,9 +116,9 @@ class LatentsCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.safetensors"
 
-    def load(self, key: str):
-        """(gpt_cond_latent, speaker_embedding) or None when absent or unreadable."""
-        from safetensors.torch import load_file
+    def load(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(gpt_cond_latent, speaker_embedding) as float32 arrays, or None when absent or unreadable."""
+        from safetensors.numpy import load_file
 
         path = self.path(key)
         if not path.is_file():
@@ -130,17 +130,24 @@ class LatentsCache:
             return None
 
     def save(self, key: str, gpt_cond_latent, speaker_embedding) -> None:
-        from safetensors.torch import save_file
+        """Store two arrays (numpy, MLX or torch) so that readers never see half a file."""
+        from safetensors.numpy import save_file
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
         partial = path.with_suffix(f".{os.getpid()}.partial")
         tensors = {
-            "gpt_cond_latent": gpt_cond_latent.detach().cpu().clone().contiguous(),
-            "speaker_embedding": speaker_embedding.detach().cpu().clone().contiguous(),
+            "gpt_cond_latent": _as_numpy(gpt_cond_latent),
+            "speaker_embedding": _as_numpy(speaker_embedding),
         }
-        save_file(tensors, partial)
-        os.replace(partial, path)  # readers never see half a file
+        save_file(tensors, str(partial))
+        os.replace(partial, path)
+
+
+def _as_numpy(array) -> np.ndarray:
+    if hasattr(array, "detach"):  # torch
+        array = array.detach().cpu().float().numpy()
+    return np.ascontiguousarray(np.asarray(array, dtype=np.float32))
 
 
 def cached_conditioning(model, folder: Path, recordings: list[Path], cache: LatentsCache):
@@ -153,5 +160,7 @@ def cached_conditioning(model, folder: Path, recordings: list[Path], cache: Late
     if found is None:
         found = compute_conditioning(model, recordings, settings)
         cache.save(key, *found)
-    latents, embedding = found
-    return latents.to(model.device), embedding.to(model.device)
+        return tuple(t.to(model.device) for t in found)
+    import torch
+
+    return tuple(torch.from_numpy(t.copy()).to(model.device) for t in found)

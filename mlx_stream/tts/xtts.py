@@ -96,7 +96,7 @@ def _split(text: str, limit: int, level: int) -> list[str]:
     return [piece for part in packed for piece in _split(part.strip(), limit, level + 1)]
 
 
-def _check_text(text: str) -> None:
+def check_text(text: str) -> None:
     if not text or not text.strip():
         raise MlxStreamError("nothing to say: the text is empty")
     if not any(ch.isalnum() for ch in text):
@@ -234,7 +234,7 @@ class XttsSynthesizer:
         return np.concatenate(whole) if whole else np.zeros(0, np.float32)
 
     def _pieces(self, text: str, language: str) -> list[str]:
-        _check_text(text)
+        check_text(text)
         return split_for_speech(text, self.max_chars(language))
 
     def _settings(self) -> dict:

@@ -39,6 +39,8 @@ class ModelArgs(_FromDict):
     decoder_input_dim: int = 1024
     d_vector_dim: int = 512
     cond_d_vector_in_each_upsampling_layer: bool = True
+    # Not in coqui's config (its HifiDecoder fixes 512): read off the checkpoint at conversion.
+    decoder_channels: int = 512
 
     @property
     def max_gen_audio_tokens(self) -> int:
