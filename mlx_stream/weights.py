@@ -81,6 +81,17 @@ def check_settings(dtype: str, bits: int | None) -> None:
         raise MlxStreamError(f"cannot quantize to {bits} bits: use 4 or 8 (or 2, 3, 6)")
 
 
+def default_weights_dir() -> Path:
+    """Where weights converted on first use go: `$MLX_STREAM_WEIGHTS`, else `weights/` of a
+    source checkout, else a per-user cache."""
+    if env := os.environ.get("MLX_STREAM_WEIGHTS"):
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[1] / "weights"
+    if (checkout / "README.md").exists():
+        return checkout
+    return Path.home() / ".cache" / "mlx-stream" / "weights"
+
+
 # ---------------------------------------------------------------- config.json and the marker
 
 

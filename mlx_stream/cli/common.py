@@ -7,9 +7,9 @@ import contextlib
 import os
 import sys
 import time
-from pathlib import Path
 
 from ..errors import MlxStreamError
+from ..weights import default_weights_dir
 
 DEFAULT_NLLB = "facebook/nllb-200-distilled-600M"
 DEFAULT_XTTS = "coqui/XTTS-v2"
@@ -75,16 +75,6 @@ def add_nllb(p: argparse.ArgumentParser) -> None:
         help="precision when converting on first use: 8 or 4 bit, or 16/32 float (default: 8)",
     )
     p.add_argument("--beams", type=int, default=1, help="beam search width (default: 1, greedy)")
-
-
-def default_weights_dir() -> Path:
-    """`weights/` of a source checkout, else a per-user cache."""
-    if env := os.environ.get("MLX_STREAM_WEIGHTS"):
-        return Path(env)
-    checkout = Path(__file__).resolve().parents[2] / "weights"
-    if (checkout / "README.md").exists():
-        return checkout
-    return Path.home() / ".cache" / "mlx-stream" / "weights"
 
 
 def load_translator(args: argparse.Namespace, show: bool = True):
