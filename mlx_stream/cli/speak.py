@@ -40,7 +40,8 @@ def build_parser(prog: str = "mlx-stream speak") -> argparse.ArgumentParser:
         "--tts",
         choices=("auto", "xtts", "say", "espeak"),
         default="auto",
-        help="speech engine; auto picks XTTS when it can keep up, else the system voice",
+        help="speech engine; auto picks XTTS when --voice asks for it or it can keep up, "
+        "else the system voice",
     )
     p.add_argument(
         "--voice",
@@ -51,9 +52,21 @@ def build_parser(prog: str = "mlx-stream speak") -> argparse.ArgumentParser:
         "--xtts",
         default=DEFAULT_XTTS,
         metavar="PATH_OR_HUB_ID",
-        help=f"XTTS v2 folder or hub id (default: {DEFAULT_XTTS})",
+        help="converted MLX folder, coqui XTTS v2 folder or hub id; hub checkpoints are "
+        f"converted once into the weights folder (default: {DEFAULT_XTTS})",
     )
-    p.add_argument("--device", default="auto", help="torch device for XTTS: auto, mps, cuda, cpu")
+    p.add_argument(
+        "--xtts-engine",
+        choices=("auto", "mlx", "coqui"),
+        default="auto",
+        help="which XTTS runs: mlx, or coqui-tts on torch (auto: mlx, except for a local coqui "
+        "folder when coqui-tts is installed)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu (MLX and coqui on the CPU), or coqui's torch device: mps, cuda",
+    )
     p.add_argument(
         "--output",
         "-o",
@@ -105,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from ..audio import check_output_device
 
         check_output_device(args.audio_device)  # before minutes of model loading, not after
+    if args.device == "cpu":
+        import mlx.core as mx
+
+        mx.set_default_device(mx.cpu)
     translator = None if src == tgt else load_translator(args, show=not args.quiet)
     from ..tts import load_synthesizer
 
@@ -114,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             args.tts,
             voice=args.voice,
             xtts=args.xtts,
+            xtts_engine=args.xtts_engine,
             device=args.device,
             rate=args.rate,
             language=tgt,
@@ -147,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.run(live)
     sink.close()
     _print_summary(pipeline.report, stats)
+    from ..tts.choice import record_rtf
+
+    rtfs = [s.rtf for s in pipeline.report.spoken if s.rtf is not None]
+    record_rtf(getattr(synthesizer, "speed_key", None), rtfs)
     return 0
 
 
