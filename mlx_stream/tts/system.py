@@ -148,11 +148,7 @@ class EspeakSynthesizer:
     def _check_voice(self, voice: str) -> None:
         # espeak-ng itself accepts any `<language>-<anything>+<anything>`, so check the listings.
         base, _, variant = voice.lower().partition("+")
-        known = {
-            name.lower()
-            for v in self._listing()
-            for name in (v.language, *v.other_languages, v.name, v.file, v.file.split("/")[-1])
-        }
+        known = self.voice_names()
         variants = {name.lower() for v in self._listing("variant") for name in (v.name, v.file[3:])}
         run = subprocess.run([self.program, "-v", voice, "-q", "a"], capture_output=True)
         if base not in known or (variant and variant not in variants) or run.returncode != 0:
@@ -160,6 +156,14 @@ class EspeakSynthesizer:
             raise MlxStreamError(
                 f"espeak-ng has no voice '{voice}'{why}: list the voices with `espeak-ng --voices`"
             )
+
+    def voice_names(self) -> set[str]:
+        """Every name `--voice` may give for an installed voice, lower-cased."""
+        return {
+            name.lower()
+            for v in self._listing()
+            for name in (v.language, *v.other_languages, v.name, v.file, v.file.split("/")[-1])
+        }
 
     def _listing(self, language: str = "") -> list[EspeakVoice]:
         argv = [self.program, f"--voices={language}" if language else "--voices"]
@@ -274,6 +278,10 @@ class SaySynthesizer:
             if installed.name.lower() == voice.lower():
                 return installed.name
         raise MlxStreamError(f"say has no voice '{voice}': list the voices with say -v '?'")
+
+    def voice_names(self) -> set[str]:
+        """The installed voices' names, lower-cased."""
+        return {v.name.lower() for v in self.voices()}
 
     def voices(self) -> list[SayVoice]:
         """The voices installed on this Mac."""
