@@ -21,6 +21,7 @@ _LAZY = {
     "SpeechResult": "pipeline",
     "Synthesizer": "tts",
     "XttsSynthesizer": "tts",
+    "MlxXttsSynthesizer": "tts",
     "EspeakSynthesizer": "tts",
     "SaySynthesizer": "tts",
     "load_synthesizer": "tts",
