@@ -97,16 +97,16 @@ class _Input:
 
 
 class _Spacing:
-    """Output spacing: white space is held until the next word, then given out as one space, or
-    as "\n" where it held a sentence break; a line break inside a paragraph (SOFT_BREAK) is a
-    space, or a sentence break if the input goes quiet after it. Nothing at the start or end.
-    (Holding even a space keeps the output independent of where the input was cut.)"""
-
-    _RANK = {"": 0, " ": 1, SOFT_BREAK: 2, "\n": 3}
+    """Output spacing: a sentence break ("\n") given out at once (the segmenter waits for it);
+    other white space held until the next word, then one space. A line break inside a
+    paragraph (SOFT_BREAK) is a space, or a sentence break if the input goes quiet after it.
+    Nothing at the start. (Holding spaces keeps the output independent of where the input
+    was cut.)"""
 
     def __init__(self):
-        self.started = False
-        self.held = ""  # white space waiting for the next word: " ", SOFT_BREAK or "\n"
+        self.started = False  # a word has been given out
+        self.broke = False  # ... and a sentence break after it
+        self.held = ""  # white space waiting for the next word: " " or SOFT_BREAK
 
     def __call__(self, text: str) -> str:
         out = []
@@ -114,19 +114,24 @@ class _Spacing:
             if not part:
                 continue
             if part.isspace():
-                kind = "\n" if "\n" in part else SOFT_BREAK if SOFT_BREAK in part else " "
-                if self._RANK[kind] > self._RANK[self.held]:
-                    self.held = kind
+                if "\n" in part:
+                    if self.started and not self.broke:
+                        out.append("\n")
+                        self.broke = True
+                    self.held = ""
+                elif not self.broke and self.held != SOFT_BREAK:
+                    self.held = SOFT_BREAK if SOFT_BREAK in part else " "
                 continue
-            if self.held and self.started:
-                out.append("\n" if self.held == "\n" else " ")
+            if self.held and self.started and not self.broke:
+                out.append(" ")
             out.append(part)
-            self.started, self.held = True, ""
+            self.started, self.broke, self.held = True, False, ""
         return "".join(out)
 
     def force(self) -> str:
-        if self.started and self.held in (SOFT_BREAK, "\n"):
-            self.held = ""
+        held, self.held = self.held, ""
+        if held == SOFT_BREAK and self.started and not self.broke:
+            self.broke = True
             return "\n"
         return ""
 
@@ -158,7 +163,7 @@ class MarkdownCleaner:
         """End of input: the rest is given out, and the cleaner starts afresh."""
         out = self._spacing(self._reader.feed(self._input.flush()) + self._reader.flush())
         self._spacing.reset()
-        return out
+        return out.removesuffix("\n")
 
     def force(self) -> str:
         """Idle input: give out what can be said now (whole words only); a pending line break

@@ -23,7 +23,7 @@ _CP1252 = "€\x81‚ƒ„…†‡ˆ‰Š‹Œ\x8dŽ\x8f\x90‘’“”•–�
 _CONTINUATION = "[\x80-\xbf" + _CP1252 + "]"
 _MOJIBAKE = re.compile(f"(?:[ÂÃ]{_CONTINUATION}|[âä-ï]{_CONTINUATION}{{2}}|ð{_CONTINUATION}{{3}})+")
 _MOJIBAKE_START = re.compile(f"[ÂÃâä-ïð]{_CONTINUATION}{{0,2}}$")
-_WORD = re.compile(r"[^\W\d_]{3}")
+_WORD = re.compile(r"[^\W\d_]{4}")
 _BYTES = {c: bytes([0x80 + i]) for i, c in enumerate(_CP1252)}
 
 
@@ -58,7 +58,7 @@ class TextGuard:
         out = self._read(_ANSI.sub("", tail)) if tail else ""
         if self.line:
             out += self._judge()
-        out += "".join(line for line in self.waiting if _WORD.search(line))
+        out += _words_only(self.waiting) if self.binary else "".join(self.waiting)
         self.__init__(self.stats)
         return out
 
@@ -72,6 +72,8 @@ class TextGuard:
                     out.append(text[pos:])
                     break
                 start = max(pos, text.rfind("\n", pos, bad.start()) + 1)  # hold its whole line
+                while start > pos and start - 1 - text.rfind("\n", pos, start - 1) <= SHORT_CHARS:
+                    start = max(pos, text.rfind("\n", pos, start - 1) + 1)  # and short ones before
                 out.append(text[pos:start])
                 pos, self.suspect = start, True
             end = text.find("\n", pos)
@@ -86,19 +88,31 @@ class TextGuard:
         line, self.line = self.line, ""
         bad = len(_BAD.findall(line))
         if bad >= max(3, len(line) // 8):
+            kept = _words_only(self.waiting)
             self.waiting.clear()
             if not self.binary:
                 self.stats.add("stretch of binary data")
             self.binary = True
-            return "\n"
-        short = len(line) < SHORT_CHARS and sum(map(len, self.waiting)) < HOLD_CHARS
-        if short and (bad or self.binary or self.waiting):
+            return kept + "\n"
+        if len(line) < SHORT_CHARS and sum(map(len, self.waiting)) < HOLD_CHARS:
             self.waiting.append(line)
             return ""
         text = "".join(self.waiting) + line
         self.waiting.clear()
         self.binary = self.suspect = False
         return text
+
+
+def _words_only(lines: list[str]) -> str:
+    """The short lines next to binary data that are plainly words, not bytes that look like
+    letters by chance: no stray character, a word of four letters, mostly letters."""
+    return "".join(
+        line
+        for line in lines
+        if not _BAD.search(line)
+        and _WORD.search(line)
+        and 2 * sum(c.isalpha() or c.isspace() for c in line) >= len(line)
+    )
 
 
 def _repair(m: re.Match) -> str:

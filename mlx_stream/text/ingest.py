@@ -19,7 +19,7 @@ from .stats import IngestStats
 FORMATS = ("auto", "text", "claude-json", "markdown", "plain")
 FORMAT_HELP = (
     "input format: auto (Claude Code stream-json if it looks like it, else markdown), markdown "
-    "(CommonMark; text is the same), plain (no markup: nothing is left unsaid), claude-json "
+    "(CommonMark; text is the same), plain (not markdown: every character is text), claude-json "
     "(default: auto)"
 )
 CHUNK = 1 << 16

@@ -32,10 +32,11 @@ _UNDERSCORED = re.compile(_TOKEN + "*_" + _TOKEN + "*")
 _STARS = re.compile(r"(?<![A-Za-z0-9])\*+|\*+(?![A-Za-z0-9])")
 _STRIKE = re.compile(r"~~+")
 _LONE_MARKS = re.compile(_ALONE % r"[#|\\]+")
-_EMOJI = re.compile(
-    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f\u200d\u20e3"
+_EMOJI_CHARS = (
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f\u20e3"
     "\U000e0020-\U000e007f\u231a\u231b\u2328\u23cf\u23e9-\u23f3\u23f8-\u23fa\u3030\u303d]"
 )
+_EMOJI = re.compile(f"{_EMOJI_CHARS}(?:\u200d?{_EMOJI_CHARS})*")  # a joiner only between emoji
 _SPACES = re.compile(r"\s+")
 _PLAIN = re.compile(r"[A-Za-z0-9 ,.;:!?'\"()\-]*")
 _OPENERS = "\"'([{“‘«*_"
@@ -58,15 +59,14 @@ def speak_text(text: str) -> str:
         text = _STRIKE.sub("", text)
     if "_" in text:
         text = _UNDERSCORED.sub(_strip_underscores, text)
-    return speak_plain(text)
+    return speak_plain(_LONE_MARKS.sub("", text))
 
 
 def speak_plain(text: str) -> str:
     """Plain text (nothing in it is markup) for the ear: URLs, paths, emoji, white space."""
     if _PLAIN.fullmatch(text) and "www." not in text.lower():
         return _SPACES.sub(" ", text)
-    text = _shorten(_EMOJI.sub("", text))
-    return _SPACES.sub(" ", _LONE_MARKS.sub("", text))
+    return _SPACES.sub(" ", _shorten(_EMOJI.sub("", text)))
 
 
 def speak_code(code: str) -> str | None:

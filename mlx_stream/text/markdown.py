@@ -106,7 +106,7 @@ class MarkdownReader:
         self._lines: list[str] = []  # complete lines of the open end of the document
         self._partial = ""  # the line still being typed
         self._settled = False  # ... and whether it shows what it is
-        self._done = 0  # every leaf starting before this line has been spoken
+        self._done = 0  # every leaf before this line has been spoken
         self._said = 0  # characters of the text of the leaf at _done already spoken
         self._cache: tuple[str, int] | None = None  # open paragraph = [0] + _partial[[1]:]
         self._pending = ""
@@ -166,7 +166,7 @@ class MarkdownReader:
             last = i == len(leaves) - 1
             if final or not last or self._closed(leaf, len(lines), complete):
                 self._speak_leaf(leaf, out)
-                self._done, self._said = leaf.start + 1, 0
+                self._done, self._said = leaf.end, 0
             elif leaf.kind == "text" and not leaf.heading:
                 self._read_open(leaf, out, complete, force, lines)
             else:
@@ -193,13 +193,13 @@ class MarkdownReader:
         if self._may_define(leaf, text):
             self._pending = text[self._said :]
             return
-        end = self._speakable_end(leaf, text)
+        end = self._speakable_end(leaf, text, force)
         words, taken = markup.read(text[self._said : end], self.stats, final=False, force=force)
         out.append(words)
         self._said += taken
         self._pending = text[self._said :]
         if not leaf.heading and leaf.end == len(lines) and lines[-1] is self._partial:
-            self._cache_open(leaf, end == len(text))
+            self._cache_open(leaf)
         if not leaf.heading and self._said >= COMPACT_CHARS:
             self._compact(leaf, lines)
 
@@ -213,41 +213,37 @@ class MarkdownReader:
             _DEFINITIONS.fullmatch(source, partial=True)
         )
 
-    def _speakable_end(self, leaf: _Leaf, text: str) -> int:
-        """How much of an open paragraph's text may be spoken: not a last line with a `|` in it,
-        which the next line may make a table's header row."""
-        if leaf.heading:
+    def _speakable_end(self, leaf: _Leaf, text: str, force: bool) -> int:
+        """How much of an open paragraph's text may be spoken: not a first line that the next
+        line could still make a table's header row (one with an early `|`), unless the input
+        has gone quiet and the line has no `|` yet."""
+        if leaf.heading or "\n" in text[:-1]:
             return len(text)
-        start = text.rfind("\n", 0, len(text) - 1) + 1
-        last = text[start:].rstrip()
-        if "|" in last and len(last) <= markup.MAX_TABLE_HEADER:
-            return start
-        return len(text)
+        if "|" in text[: markup.TABLE_PIPE_CHARS]:
+            return 0
+        short = len(text) < markup.TABLE_PIPE_CHARS and not text.endswith("\n")
+        return 0 if short and not force else len(text)
 
-    def _cache_open(self, leaf: _Leaf, whole: bool) -> None:
+    def _cache_open(self, leaf: _Leaf) -> None:
         """The open paragraph ends with the line being typed: while that line grows, its text
         grows with it, and there is no need to parse again."""
         head, _, last = leaf.text.rpartition("\n")
         column = len(self._partial) - len(last)
-        if whole and column >= 0 and self._partial[column:] == last:
+        if column >= 0 and self._partial[column:] == last:
             self._cache = (head + "\n" if "\n" in leaf.text else "", column)
             self._leaf = leaf
 
     def _read_cached(self, force: bool) -> str:
         head, column = self._cache
         leaf = self._leaf
-        leaf.text = head + self._partial[column:]
-        if "|" in self._partial:
-            self._cache = None
-            return self._round(force=force)
-        out: list[str] = []
-        words, taken = markup.read(leaf.text[self._said :], self.stats, final=False, force=force)
-        out.append(words)
+        leaf.text = text = head + self._partial[column:]
+        end = self._speakable_end(leaf, text, force)
+        words, taken = markup.read(text[self._said : end], self.stats, final=False, force=force)
         self._said += taken
-        self._pending = leaf.text[self._said :]
+        self._pending = text[self._said :]
         if self._said >= COMPACT_CHARS:
             self._compact(leaf, self._lines + [self._partial])
-        return "".join(out)
+        return words
 
     def _skip_task_box(self, leaf: _Leaf, text: str, final: bool) -> bool:
         """Step over a task list item's "[ ]" or "[x]"; False while the text may still become one."""

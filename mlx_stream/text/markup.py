@@ -38,7 +38,7 @@ from .stats import IngestStats
 SOFT_BREAK = "\v"  # a line break inside a paragraph: a space, or a sentence break when idle
 MAX_SPAN = 2000  # an inline construct longer than this is read as text
 MAX_DEFINITION = 4000  # a link reference definition longer than this is read as text
-MAX_TABLE_HEADER = 4096  # a longer line is never a table's header row
+TABLE_PIPE_CHARS = 32  # a table's header row shows its first | within this many characters
 _TERMINATORS = regex.compile(r"[\n!&*<\[\\\]_`~]")
 _CUT = regex.compile(r"(?s).*[\s" + NO_SPACE + "]")
 _SLOW = regex.compile(r"[`\[<&\\]")
@@ -147,11 +147,15 @@ def _bounded_block(rule: Callable, max_chars: int) -> Callable:
 
 
 def _bounded_table(rule: Callable) -> Callable:
-    """A table whose header row is at most MAX_TABLE_HEADER characters long."""
+    """A table that starts a block (it does not interrupt a paragraph) and whose header row shows
+    a `|` within its first TABLE_PIPE_CHARS characters. GitHub has neither limit; without them
+    any line of a paragraph still being written could yet turn into a table's header row, and
+    no word of it could be spoken before the next line begins."""
 
     def bounded(state, start_line: int, end_line: int, silent: bool) -> bool:
         begin = state.bMarks[start_line] + state.tShift[start_line]
-        if len(state.src[begin : state.eMarks[start_line]].rstrip()) > MAX_TABLE_HEADER:
+        pipe = state.src.find("|", begin, state.eMarks[start_line]) - begin
+        if silent or not 0 <= pipe < TABLE_PIPE_CHARS:  # (silent: asked to end a paragraph)
             return False
         return rule(state, start_line, end_line, silent)
 
