@@ -2,7 +2,8 @@
 
 It runs on the caller's thread. The only other thread is the sound card's callback (see
 `audio.Player`), so sentence N plays while N+1 is translated and synthesized, and a full audio
-buffer blocks the driver.
+buffer blocks the driver. A sink that fails (`audio.SinkError`) ends the run: every sentence not
+delivered is reported as skipped with the sink's reason, and the error goes to the caller.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import MemorySink, Sink
+from .audio import MemorySink, Sink, SinkError
 from .errors import MlxStreamError
 from .nllb.languages import resolve_language
 from .text import TextFrontEnd
@@ -72,7 +73,8 @@ class Report:
 
     def summary(self) -> str:
         spoken, skipped = self.spoken, self.skipped
-        text = f"{len(self.sentences)} sentences: {len(spoken)} spoken"
+        n = len(self.sentences)
+        text = f"{n} sentence{'' if n == 1 else 's'}: {len(spoken)} spoken"
         if spoken:
             audio = sum(s.audio_seconds for s in spoken)
             first = statistics.median(s.first_audio_ms for s in spoken)
@@ -129,6 +131,11 @@ class Pipeline:
 
     >>> pipe = Pipeline(translator, synthesizer, Player(synthesizer.sample_rate))
     >>> report = pipe.run(["Hello there. ", "How are you?"])
+
+    `on_sentence` is called with each sentence once it is spoken or skipped, except the ones a
+    stop skips all at once (the report's summary counts those). A sentence is spoken once its
+    audio is in the sink; if the sink then fails before the audio reached its destination, the
+    sentence is reported as skipped after all.
     """
 
     def __init__(
@@ -155,6 +162,8 @@ class Pipeline:
         self.report = Report()
         self._current: Sentence | None = None
         self._queued: collections.deque[str] = collections.deque()
+        self._written = 0  # samples handed to the sink
+        self._ends: list[tuple[int, Sentence]] = []  # where each spoken sentence's audio ends
 
     def feed(self, delta: str) -> list[Sentence]:
         """Take more text; speak every sentence it completes."""
@@ -167,7 +176,11 @@ class Pipeline:
     def flush(self) -> list[Sentence]:
         """End of input: speak what is left, then wait until the sink has played it all."""
         done = self._speak_all(self.front_end.flush())
-        self.sink.drain()
+        try:
+            self.sink.drain()
+        except SinkError as e:
+            self._sink_failed(e)
+            raise
         self.report.underruns = self.sink.underruns
         return done
 
@@ -193,13 +206,21 @@ class Pipeline:
         """
         self.report.interrupted = True
         self.sink.abort()
+        return self.stop("interrupted", unread)
+
+    def stop(self, reason: str, unread: Iterable[str] = ()) -> Report:
+        """Account for everything not spoken: the sentence in progress, those waiting, the text
+        pending in the front end and `unread` (text received but not fed) are skipped with
+        `reason`. Only the sentence in progress is passed to `on_sentence`."""
         if self._current is not None:
-            self._current.skipped = "interrupted"
+            self._current.skipped = reason
             self._record(self._current)
         texts = list(self._queued) + [t for delta in unread for t in self.front_end.feed(delta)]
         self._queued.clear()
         for text in texts + self.front_end.flush():
-            self._record(Sentence(len(self.report.sentences) + 1, text, skipped="interrupted"))
+            sentence = Sentence(len(self.report.sentences) + 1, text, skipped=reason)
+            self.report.sentences.append(sentence)
+        self.report.underruns = self.sink.underruns
         return self.report
 
     def speak(self, text: str) -> SpeechResult:
@@ -236,6 +257,9 @@ class Pipeline:
         except KeyboardInterrupt:
             self.interrupt()
             raise
+        except SinkError as e:
+            self._sink_failed(e)
+            raise
         except MlxStreamError as e:
             record.skipped = str(e)
         except Exception as e:  # one bad sentence must not end the stream: report it and go on
@@ -265,9 +289,19 @@ class Pipeline:
                 record.first_audio_ms = (time.perf_counter() - start) * 1000
             samples += len(chunk)
             self.sink.write(chunk)
+            self._written += len(chunk)
         record.audio_seconds = samples / self.synthesizer.sample_rate
         if not samples:
             record.skipped = "the speech engine made no audio"
+        else:
+            self._ends.append((self._written, record))
+
+    def _sink_failed(self, error: SinkError) -> None:
+        """The sink can take no more: sentences whose audio it did not deliver are skipped too."""
+        if error.delivered is not None:
+            while self._ends and self._ends[-1][0] > error.delivered:
+                self._ends.pop()[1].skipped = error.reason
+        self.stop(error.reason)
 
     def _record(self, record: Sentence) -> None:
         if record is self._current:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from mlx_stream.audio import MemorySink
+from mlx_stream.audio import MemorySink, OutputClosed, RawSink
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.pipeline import Pipeline
 from tests.standins import SlowTranslator, ToneSynthesizer
@@ -73,7 +74,11 @@ def test_idle_forces_out_an_unfinished_sentence():
     synth = ToneSynthesizer(seconds=0, audio_seconds=0.05)
     pipe = Pipeline(SlowTranslator(0), synth)
     report = pipe.run(["Let me think about that", None, " for a moment. Done."])
-    assert [s.source for s in report.sentences][0] == "Let me think about that"
+    # whole words only: "that" may still grow into "thatch", so it waits for the next delta
+    assert [s.source for s in report.sentences][:2] == [
+        "Let me think about",
+        "that for a moment.",
+    ]
     assert len(report.spoken) == len(report.sentences)
 
 
@@ -122,3 +127,85 @@ def test_translation_and_synthesis_overlap_playback(pulse_card):
     elapsed, underruns, spoken = result.stdout.split()
     assert spoken == "10" and underruns == "0"
     assert 10.0 <= float(elapsed) < 12.0, f"took {elapsed} s: bound 10.3 s, sum 13 s"
+
+
+def test_one_sentence_is_not_sentences():
+    report = Pipeline(None, ToneSynthesizer(seconds=0, audio_seconds=0.05), tgt="eng_Latn").run(
+        ["Just one sentence here."]
+    )
+    assert report.summary().startswith("1 sentence: 1 spoken (")
+
+
+def test_a_sink_that_fails_ends_the_run_and_every_sentence_is_accounted_for():
+    read, write = os.pipe()
+    os.close(read)  # the reader of our output is gone before the first sample
+    announced = []
+    with os.fdopen(write, "wb") as out:
+        pipe = Pipeline(
+            SlowTranslator(0),
+            ToneSynthesizer(seconds=0, audio_seconds=0.05),
+            RawSink(24000, out),
+            on_sentence=announced.append,
+        )
+        with pytest.raises(OutputClosed):
+            pipe.run([TEXT])
+        with contextlib.suppress(OSError):
+            out.close()
+    report = pipe.report
+    assert [s.skipped for s in report.sentences] == ["output closed"] * 4
+    assert [s.index for s in report.sentences] == [1, 2, 3, 4]
+    assert [s.index for s in announced] == [1], "only the sentence in progress is announced"
+    assert report.summary() == "4 sentences: 0 spoken, 4 skipped (4 output closed)"
+
+
+def test_sentences_whose_audio_was_lost_with_the_sink_are_skipped_after_all(tmp_path):
+    # A WAV whose disk fills up in the third sentence is removed: the first two, though handed to
+    # the sink whole, were not kept either.
+    code = f"""
+        import resource, signal
+        from mlx_stream.audio import SinkError, WavSink
+        from mlx_stream.pipeline import Pipeline
+        from tests.standins import SlowTranslator, ToneSynthesizer
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (250_000, 250_000))  # 2.6 s of float32 audio
+        sink = WavSink({str(tmp_path / "out.wav")!r}, 24000)
+        pipe = Pipeline(SlowTranslator(0), ToneSynthesizer(seconds=0, audio_seconds=1.0), sink)
+        try:
+            pipe.run([{TEXT!r}])
+        except SinkError as e:
+            print(e)
+        print(pipe.report.summary())
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert result.returncode == 0, result.stderr
+    error, summary = result.stdout.strip().splitlines()
+    assert "(File too large): nothing was saved" in error
+    assert summary == "4 sentences: 0 spoken, 4 skipped (4 the output could not be written)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_announces_only_the_sentence_in_progress():
+    announced = []
+
+    class Interrupting(ToneSynthesizer):
+        def stream(self, text, language):
+            if "BIRDS" in text:
+                raise KeyboardInterrupt
+            yield from super().stream(text, language)
+
+    pipe = Pipeline(
+        SlowTranslator(0), Interrupting(seconds=0, audio_seconds=0.05), on_sentence=announced.append
+    )
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run([TEXT + " " + TEXT])
+    assert [s.skipped for s in announced] == [None, "interrupted"]
+    report = pipe.report
+    assert len(report.sentences) == 8 and report.interrupted
+    assert report.summary().startswith("8 sentences: 1 spoken (0.1 s of audio")
+    assert ", 7 skipped (7 interrupted); interrupted" in report.summary()
