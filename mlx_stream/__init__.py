@@ -8,7 +8,10 @@ pipe.speak("Hello, how are you today?")   # plays in Jupyter
 
 from importlib import import_module
 
+from . import blas
 from .errors import MlxStreamError
+
+blas.load()  # before anything imports mlx: see blas.py
 
 __version__ = "0.1.0"
 
