@@ -287,10 +287,11 @@ def test_exact_stream_is_the_full_decode_at_constant_cost(small, speed, chunk):
     full = mlx_decode(small, latents, g, speed)
     joined = np.concatenate(audio)
     assert joined.shape == full.shape
-    np.testing.assert_allclose(joined, full, atol=1e-5, rtol=0)
+    # same values from the same inputs: within conv rounding (8 frames of context would show)
+    np.testing.assert_allclose(joined, full, atol=1e-6, rtol=0)
     # every push up to `chunk` latents runs at most one fixed-size window, wherever it is
     assert set(frames[:-1]) <= {0, stream.window}
-    assert frames[-1] <= 2 * stream.window
+    assert frames[-1] in (stream.window, 2 * stream.window)
     assert sum(len(a) > 0 for a in audio[:-1]) >= len(audio[:-1]) // 2
 
 
