@@ -179,7 +179,7 @@ class Pipeline:
         try:
             self.sink.drain()
         except SinkError as e:
-            self._sink_failed(e)
+            self.fail(e)
             raise
         self.report.underruns = self.sink.underruns
         return done
@@ -258,7 +258,7 @@ class Pipeline:
             self.interrupt()
             raise
         except SinkError as e:
-            self._sink_failed(e)
+            self.fail(e)
             raise
         except MlxStreamError as e:
             record.skipped = str(e)
@@ -296,12 +296,14 @@ class Pipeline:
         else:
             self._ends.append((self._written, record))
 
-    def _sink_failed(self, error: SinkError) -> None:
-        """The sink can take no more: sentences whose audio it did not deliver are skipped too."""
+    def fail(self, error: SinkError, unread: Iterable[str] = ()) -> Report:
+        """The sink can take no more (the driver calls this itself when a write fails; call it
+        when closing the sink fails): like `stop`, and the sentences whose audio the sink did
+        not deliver are skipped too."""
         if error.delivered is not None:
             while self._ends and self._ends[-1][0] > error.delivered:
                 self._ends.pop()[1].skipped = error.reason
-        self.stop(error.reason)
+        return self.stop(error.reason, unread)
 
     def _record(self, record: Sentence) -> None:
         if record is self._current:

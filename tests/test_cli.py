@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -127,6 +129,24 @@ def test_audio_reaches_the_sound_card_exactly(
     assert not card[start + len(expected) :].any(), "nothing but silence after the speech"
 
 
+def lines_until(stream, needle: str, timeout: float) -> list[str]:
+    """Lines of `stream` up to the first holding `needle`, or all read when `timeout` ran out:
+    a child that says nothing cannot hang the test."""
+    lines: list[str] = []
+    done = threading.Event()
+
+    def read():
+        for line in stream:
+            lines.append(line.decode(errors="replace"))
+            if needle in lines[-1]:
+                break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(timeout)
+    return lines
+
+
 def test_ctrl_c_during_playback(nllb_dir, tiny_xtts_dir, cache_env, pulse_card):
     text = " ".join(f"Here is sentence number {i} of the story." for i in range(30))
     proc = subprocess.Popen(
@@ -136,22 +156,23 @@ def test_ctrl_c_during_playback(nllb_dir, tiny_xtts_dir, cache_env, pulse_card):
         # a runner started in the background ignores SIGINT, and children inherit that
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    proc.stdin.write(text.encode())
-    proc.stdin.close()
-    lines = []
-    for line in proc.stderr:  # wait until the first sentence is playing
-        lines.append(line.decode())
-        if "first audio" in lines[-1]:
-            break
-    assert proc.poll() is None, "".join(lines)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
-    elapsed = time.monotonic() - sent
-    stderr = "".join(lines) + proc.stderr.read().decode()
+    try:
+        proc.stdin.write(text.encode())
+        proc.stdin.close()
+        lines = lines_until(proc.stderr, "first audio", timeout=240)  # the first one is playing
+        assert proc.poll() is None and "first audio" in lines[-1], "".join(lines)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        elapsed = time.monotonic() - sent
+        stderr = "".join(lines) + proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.wait()
     assert proc.returncode == 130, stderr
     assert elapsed < 1.0, f"took {elapsed:.2f} s to stop"
     assert "Traceback" not in stderr
+    assert stderr.count("skipped: interrupted") <= 1, "no line per pending sentence"
     summary = [line for line in stderr.splitlines() if " sentences: " in line]
     assert summary and "interrupted" in summary[-1], stderr
     # every sentence that entered is accounted for: spoken + skipped = all of them
@@ -246,3 +267,64 @@ def test_no_audio_device(nllb_dir, tmp_path):
         "--nllb", str(nllb_dir), "--tts", "espeak", "Hello there.", env={"HOME": str(home)}
     )
     one_line_error(result, "--output out.wav")
+
+
+def test_help_shows_the_speak_options_and_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    for option in ("--to LANG", "--output FILE.wav|-", "--voice NAME|WAV", "--tts", "--format"):
+        assert option in out, option
+    for command in ("speak", "translate", "sentences", "convert", "bench"):
+        assert f"\n  {command} " in out, command
+
+
+def test_translate_checks_the_language_before_loading_the_model(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "MLX_STREAM_WEIGHTS": str(tmp_path / "w")}  # fmt: skip
+    result = run_cli("translate", "--to", "Klingon", "Hello.", env=env)
+    one_line_error(result, "Klingon")
+    assert "nllb-200" not in result.stderr.decode() and "loading" not in result.stderr.decode()
+
+
+def test_translate_reads_invalid_utf8_without_failing(models, nllb_dir):
+    translator, _ = models
+    result = run_cli(
+        "translate", "--nllb", str(nllb_dir), input=b"Hello there.\n\xff\xfe bad \xc3\n"
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    expected = [
+        translator.translate(t, tgt="jpn_Jpan") for t in ("Hello there.", "\ufffd\ufffd bad \ufffd")
+    ]
+    assert result.stdout.decode().splitlines() == expected
+
+
+@pytest.mark.parametrize(
+    "output, why", [("/dev/full", "No space left"), ("/proc/x.wav", "No such file")]
+)
+def test_an_unwritable_output_fails_before_any_model_loads(output, why, tmp_path):
+    # os.access says yes to root for both; the models named here do not even exist
+    result = run_cli("--nllb", str(tmp_path / "no-model"), "--output", output, "Hello.")
+    one_line_error(result, f"cannot write '{output}' ({why}", "writable")
+    assert "loading" not in result.stderr.decode()
+
+
+def test_claude_json_format_on_plain_text_says_what_to_do(tmp_path):
+    wav = tmp_path / "out.wav"
+    result = run_cli("--format", "claude-json", "--from", "en", "--to", "en", "--tts", "espeak",
+                     "--output", str(wav), input=b"Hello there.\nHow are you?\n")  # fmt: skip
+    one_line_error(result, "not Claude Code stream-json (2 lines not JSON)", "--format auto")
+    assert "skipped (not spoken): 2 invalid JSON lines" in result.stderr.decode()
+    assert list(tmp_path.iterdir()) == [], "no empty WAV left as if it were the result"
+
+
+def test_an_unreachable_hub_is_not_a_missing_repo_and_stdout_stays_clean(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once it is closed
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_OFFLINE": "",
+           "HF_HOME": str(tmp_path / "hf"), "MLX_STREAM_WEIGHTS": str(tmp_path / "w")}  # fmt: skip
+    result = run_cli("--tts", "espeak", "--output", "-", "Hello there.", env=env)
+    one_line_error(result, "facebook/nllb-200-distilled-600M", "cannot be reached")
+    assert "no such repo" not in result.stderr.decode()
+    assert result.stdout == b"", "nothing but audio on stdout with --output -"

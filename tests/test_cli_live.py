@@ -140,8 +140,8 @@ print("not reached")
 """
 
 
-@pytest.mark.parametrize("how", ["handler-never-runs", "keyboard-interrupt"])
-def test_ctrl_c_accounts_for_every_sentence_and_exits_130(how):
+@pytest.mark.parametrize("how", ["handler-never-runs", "keyboard-interrupt", "sigterm"])
+def test_ctrl_c_and_sigterm_account_for_every_sentence_and_exit_130_or_143(how):
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, how],
         stdout=subprocess.PIPE,
@@ -153,11 +153,12 @@ def test_ctrl_c_accounts_for_every_sentence_and_exits_130(how):
     )
     try:
         assert proc.stdout.readline() == "stuck\n", proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+        proc.wait()
+    assert proc.returncode == (143 if how == "sigterm" else 130), err
     assert "Traceback" not in err and "not reached" not in out
     summary = out.strip().splitlines()[-1]
     assert summary.startswith("3 sentences: 1 spoken"), out

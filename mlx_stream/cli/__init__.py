@@ -1,7 +1,8 @@
 """The `mlx-stream` command: one module per command, each owning its arguments and `main(argv)`.
 
 `mlx-stream [speak]` (the default), `translate`, `sentences`, `convert`, `bench`. This module only
-picks the command and turns errors into one line on stderr and an exit status.
+picks the command and turns errors into one line on stderr and an exit status (1, or 2 for a bad
+command line; 130 after Ctrl-C, 143 after SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import sys
 from importlib import import_module
 
 from ..errors import MlxStreamError
-from .common import EXAMPLES, UsageError, silence_stdout
-from .live import exit_now
+from .common import UsageError, silence_stdout
+from .live import exit_code, exit_now, raise_on_sigterm
 
 # name: what `mlx-stream --help` says of it. Each is the module `mlx_stream.cli.<name>`.
 COMMANDS = {
@@ -25,17 +26,16 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level help: the commands and examples (each command parses its own arguments)."""
-    parser = argparse.ArgumentParser(
-        prog="mlx-stream",
-        description="Speak English text aloud in another language, live: NLLB-200 in MLX, then speech.\n"
-        f"Commands: {', '.join(COMMANDS)}; speak is the default. See `mlx-stream COMMAND --help`.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    """The top-level help: the default command's options, the other commands and examples."""
+    from .speak import build_parser as speak_parser
+
+    parser = speak_parser(prog="mlx-stream [speak]")
+    commands = "\n".join(f"  {name:<10} {help}" for name, help in COMMANDS.items())
+    parser.description = (
+        "Speak English text aloud in another language, live: NLLB-200 in MLX, then speech.\n\n"
+        f"commands (`mlx-stream COMMAND --help` for each one's options):\n{commands}\n\n"
+        "The options below are speak's."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help in COMMANDS.items():
-        sub.add_parser(name, help=help, add_help=False)
     return parser
 
 
@@ -47,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         argv.insert(0, "speak")
     try:
+        raise_on_sigterm()
         command = import_module(f".{argv[0]}", __name__)
         return command.main(argv[1:])
     except MlxStreamError as e:
         print(f"mlx-stream: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        return exit_code(e)
     except BrokenPipeError:
         silence_stdout()
         return 0

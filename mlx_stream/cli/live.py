@@ -1,8 +1,8 @@
-"""Live input and Ctrl-C for `mlx-stream speak`: the two helper threads beside the driver.
+"""Live input, Ctrl-C and SIGTERM for `mlx-stream speak`: the two helper threads beside the driver.
 
 `LiveInput` reads the text on a thread so that a quiet input still lets the pending sentence
-out; `InterruptGuard` makes Ctrl-C silence the audio at once, even while the driver is inside a
-model call. Both work with any `Pipeline`; neither knows about models or audio formats.
+out; `InterruptGuard` makes Ctrl-C (or SIGTERM) silence the audio at once, even while the driver
+is inside a model call. Both work with any `Pipeline`; neither knows about models or audio formats.
 """
 
 from __future__ import annotations
@@ -15,6 +15,29 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C raises KeyboardInterrupt so that it ends a run the same way:
+    audio stopped, every sentence accounted for, files completed or removed; exit 143."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM: 128 + the signal, as a shell reports it."""
+    return getattr(interrupt, "exit_code", 128 + signal.SIGINT)
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread (its default ends the process at once,
+    leaving temporary files and no summary); elsewhere, where handlers cannot be set, nothing."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 class LiveInput:
@@ -76,8 +99,9 @@ class InterruptGuard:
     synthesis; the wakeup fd is written by the C-level handler immediately, so a watcher thread
     can abort playback, account for every sentence (`pipeline.interrupt`), call `on_exit` (which
     prints the summary) and exit with 130 if the driver does not stop within `grace_seconds`.
-    A KeyboardInterrupt that does reach the driver ends the same way. Off the main thread,
-    where signals never arrive, the guard does nothing.
+    A KeyboardInterrupt that does reach the driver ends the same way. SIGTERM does the same and
+    exits with 143 (the guard has it raise `Terminated`). Off the main thread, where signals never
+    arrive, the guard does nothing.
     """
 
     grace_seconds = 0.5
@@ -91,6 +115,7 @@ class InterruptGuard:
         self._r, self._w = socket.socketpair()
         self._w.setblocking(False)
         self._old_fd = signal.set_wakeup_fd(self._w.fileno(), warn_on_full_buffer=False)
+        self._old_sigterm = signal.signal(signal.SIGTERM, _terminated)
         self._done = threading.Event()
         self.watcher = threading.Thread(
             target=self._watch, daemon=True, name="mlx-stream-interrupt"
@@ -102,27 +127,29 @@ class InterruptGuard:
         with self._r:
             while not self._done.is_set():
                 data = self._r.recv(64)
-                if not data or signal.SIGINT not in data:
+                signals = [s for s in (signal.SIGTERM, signal.SIGINT) if data and s in data]
+                if not signals:
                     continue
                 self.pipeline.sink.abort()
                 if self._done.wait(self.grace_seconds):
                     return
-                self._stop()
+                self._stop(128 + signals[0])
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if not hasattr(self, "_done"):
             return False
         self._done.set()
         signal.set_wakeup_fd(self._old_fd)
+        signal.signal(signal.SIGTERM, self._old_sigterm)
         self._w.close()
-        if exc_type is KeyboardInterrupt:
-            self._stop()
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._stop(exit_code(exc))
         return False
 
-    def _stop(self) -> None:
+    def _stop(self, code: int) -> None:
         self.pipeline.interrupt(self.live.unread())
         self.on_exit()
-        exit_now(130)
+        exit_now(code)
 
 
 def exit_now(code: int) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from ..errors import MlxStreamError
+from ..text import FORMAT_HELP, FORMATS
 from .common import (
     DEFAULT_XTTS,
     EXAMPLES,
@@ -16,6 +15,7 @@ from .common import (
     add_nllb,
     load_translator,
     loading,
+    silence_stdout,
 )
 from .live import InterruptGuard, LiveInput
 
@@ -30,12 +30,7 @@ def build_parser(prog: str = "mlx-stream speak") -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="text to speak (default: read standard input)")
     add_languages(p)
     add_nllb(p)
-    p.add_argument(
-        "--format",
-        choices=("auto", "text", "claude-json"),
-        default="auto",
-        help="input format; auto tells Claude Code stream-json from text (default: auto)",
-    )
+    p.add_argument("--format", choices=FORMATS, default="auto", help=FORMAT_HELP)
     p.add_argument(
         "--tts",
         choices=("auto", "xtts", "say", "espeak"),
@@ -112,12 +107,77 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(list_output_devices()))
         return 0
     src, tgt = resolve_language(args.src), resolve_language(args.tgt)
-    if args.output and args.output != "-":
-        _check_writable(Path(args.output))
-    elif not args.output:
-        from ..audio import check_output_device
+    output = _open_output(args)  # before minutes of model loading, not after
+    try:
+        translator, synthesizer = _load_models(args, src, tgt)
+        sink = output or _open_player(args, synthesizer.sample_rate)
+    except BaseException:  # an error, Ctrl-C or SIGTERM while loading: leave no output behind
+        _discard(output)
+        raise
+    sink.sample_rate = synthesizer.sample_rate
+    from ..pipeline import Pipeline
+    from ..text import IngestStats, TextFrontEnd, read_deltas
 
-        check_output_device(args.audio_device)  # before minutes of model loading, not after
+    stats = IngestStats()
+    pipeline = Pipeline(
+        translator,
+        synthesizer,
+        sink,
+        src=src,
+        tgt=tgt,
+        front_end=TextFrontEnd(stats=stats, markdown=args.format != "plain"),
+        beams=args.beams,
+        on_sentence=lambda s: _print_sentence(s, args),
+    )
+    if args.text:
+        deltas = iter([" ".join(args.text)])
+    else:
+        if sys.stdin.isatty():
+            print("Type text to speak; Ctrl-D to finish.", file=sys.stderr)
+        deltas = read_deltas(
+            sys.stdin.buffer, format=args.format, tool_cues=args.tool_cues, stats=stats
+        )
+    live = LiveInput(deltas, args.idle_ms / 1000)
+    if not _speak(pipeline, live, args, stats):
+        return 0
+    from ..tts.choice import record_rtf
+
+    rtfs = [s.rtf for s in pipeline.report.spoken if s.rtf is not None]
+    record_rtf(getattr(synthesizer, "speed_key", None), rtfs)
+    return 0
+
+
+def _speak(pipeline, live: LiveInput, args, stats) -> bool:
+    """Run the pipeline to the end and print its summary; False if standard output's reader left.
+
+    A sink that fails ends the run: what was not spoken is accounted for, the summary printed,
+    and the error raised (a file being written is removed). Ctrl-C and SIGTERM end in the guard.
+    """
+    from ..audio import OutputClosed, SinkError
+
+    sink = pipeline.sink
+    try:
+        with InterruptGuard(pipeline, live, on_exit=lambda: _print_summary(pipeline.report, stats)):
+            pipeline.run(live)
+        _check_input(args, pipeline.report, stats)
+        sink.close()
+    except SinkError as e:
+        pipeline.fail(e, live.unread())
+        sink.close()
+        _print_summary(pipeline.report, stats)
+        if isinstance(e, OutputClosed):
+            silence_stdout()
+            return False
+        raise
+    except MlxStreamError:
+        _discard(sink)
+        _print_summary(pipeline.report, stats)
+        raise
+    _print_summary(pipeline.report, stats)
+    return True
+
+
+def _load_models(args, src: str, tgt: str):
     if args.device == "cpu":
         import mlx.core as mx
 
@@ -137,61 +197,45 @@ def main(argv: list[str] | None = None) -> int:
             language=tgt,
             **options,
         )
-    sink = _open_sink(args, synthesizer.sample_rate)
-    from ..pipeline import Pipeline
-    from ..text import IngestStats, TextFrontEnd, read_deltas
-
-    stats = IngestStats()
-    pipeline = Pipeline(
-        translator,
-        synthesizer,
-        sink,
-        src=src,
-        tgt=tgt,
-        front_end=TextFrontEnd(stats=stats),
-        beams=args.beams,
-        on_sentence=lambda s: _print_sentence(s, args),
-    )
-    if args.text:
-        deltas = iter([" ".join(args.text)])
-    else:
-        if sys.stdin.isatty():
-            print("Type text to speak; Ctrl-D to finish.", file=sys.stderr)
-        deltas = read_deltas(
-            sys.stdin.buffer, format=args.format, tool_cues=args.tool_cues, stats=stats
-        )
-    live = LiveInput(deltas, args.idle_ms / 1000)
-    with InterruptGuard(pipeline, live, on_exit=lambda: _print_summary(pipeline.report, stats)):
-        pipeline.run(live)
-    sink.close()
-    _print_summary(pipeline.report, stats)
-    from ..tts.choice import record_rtf
-
-    rtfs = [s.rtf for s in pipeline.report.spoken if s.rtf is not None]
-    record_rtf(getattr(synthesizer, "speed_key", None), rtfs)
-    return 0
+    return translator, synthesizer
 
 
-def _open_sink(args, sample_rate: int):
-    from ..audio import Player, RawSink, WavSink
+def _open_output(args):
+    """The file or standard output sink, opened now so that an unwritable path fails before any
+    model loads; None for the sound card, which is only checked now (it needs the sample rate)."""
+    from ..audio import RawSink, WavSink, check_output_device
 
     if args.output == "-":
-        return RawSink(sample_rate)
+        return RawSink(0)
     if args.output:
-        return WavSink(args.output, sample_rate)
+        return WavSink(args.output)
+    check_output_device(args.audio_device)
+    return None
+
+
+def _open_player(args, sample_rate: int):
+    from ..audio import Player
+
     return Player(
         sample_rate, device=args.audio_device, volume=args.volume, prebuffer_seconds=args.prebuffer
     )
 
 
-def _check_writable(path: Path) -> None:
-    if (
-        path.is_dir()
-        or not path.parent.exists()
-        or not os.access(path.parent, os.W_OK)
-        or (path.exists() and not os.access(path, os.W_OK))
-    ):
-        raise MlxStreamError(f"cannot write '{path}': choose a writable file path for --output")
+def _discard(sink) -> None:
+    """Close a sink without completing it: a WAV being written is removed."""
+    if sink is not None:
+        getattr(sink, "discard", sink.close)()
+
+
+def _check_input(args, report, stats) -> None:
+    """Input that was all skipped because --format claude-json did not fit is an error."""
+    invalid = stats["invalid JSON line"]
+    if args.format == "claude-json" and invalid and not report.sentences:
+        lines = f"{invalid} line{'' if invalid == 1 else 's'}"
+        raise MlxStreamError(
+            f"the input is not Claude Code stream-json ({lines} not JSON): "
+            "use --format auto or text"
+        )
 
 
 def _print_sentence(s, args) -> None:
