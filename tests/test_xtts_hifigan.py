@@ -311,6 +311,22 @@ def test_exact_stream_edges(small, speed):
             np.testing.assert_allclose(joined, full, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("speed", SPEEDS)
+def test_a_growing_chunk_schedule_runs_small_windows_first(small, speed):
+    """The synthesizer's schedule: a small first chunk (after the look-ahead), then doubling."""
+    latents, g = random_latents(70, 8), speaker(4)
+    voice = small.voice(mx.array(g))
+    stream = ExactStream(small, voice, speed, chunk=(3, 6, 12))
+    lookahead = stream.latents_needed(1)
+    audio, frames = push_all(stream, latents, [3 + lookahead, 6, 12, 12, 12, 12, 12])
+    np.testing.assert_allclose(
+        np.concatenate(audio), mlx_decode(small, latents, g, speed), atol=1e-6, rtol=0
+    )
+    assert stream.windows[0] < stream.windows[1] < stream.windows[2] == stream.window
+    assert frames[0] == stream.windows[0] and audio[0].size  # the first audio is cheap
+    assert set(frames[2:-1]) == {stream.window}
+
+
 def test_exact_stream_cost_does_not_grow_along_an_utterance(small):
     latents = random_latents(240, 8)
     stream = ExactStream(small, small.voice(mx.array(speaker(4))), chunk=8)

@@ -8,6 +8,7 @@ it. The first chunk is small, so speech starts after a dozen GPT steps; later ch
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -219,8 +220,10 @@ class MlxXttsSynthesizer:
     def _stream(self, pieces: list[str], tag: str) -> Iterator[np.ndarray]:
         sampler = self._sampler()
         for piece in pieces:
+            sizes = chunk_sizes(self.first_chunk_size, self.stream_chunk_size)
+            schedule = tuple(itertools.takewhile(lambda n: n < self.stream_chunk_size, sizes))
             decoder = ExactStream(
-                self.model.decoder, self._bias, self.speed, chunk=self.stream_chunk_size
+                self.model.decoder, self._bias, self.speed, (*schedule, self.stream_chunk_size)
             )
             sizes = chunk_sizes(self.first_chunk_size, self.stream_chunk_size)
             lookahead = decoder.latents_needed(1)

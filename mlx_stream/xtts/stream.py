@@ -57,18 +57,26 @@ class ExactStream:
     `finish` once the utterance is complete. Each window the generator runs is `window` frames:
     the new frames plus `CONTEXT` frames on each side, padded to that size so that its kernels
     are reused (only an utterance shorter than a window is decoded unpadded). `chunk`, the
-    latents you mean to push at a time, sets the size so that one such push is one window.
+    latents you mean to push at a time, sets the size so that one such push is one window; a
+    schedule of several sizes (a small first chunk, then larger ones) gives one window size
+    each, and every call runs the smallest window its new frames fit in.
     `frames_computed` is the generator frames the last call ran; `latents_needed` says when
     the first audio can come.
     """
 
     def __init__(
-        self, decoder: HifiganGenerator, voice: VoiceBias, speed: float = 1.0, chunk: int = 8
+        self,
+        decoder: HifiganGenerator,
+        voice: VoiceBias,
+        speed: float = 1.0,
+        chunk: int | tuple[int, ...] = 8,
     ):
         self.decoder = decoder
         self.voice = voice
         self.resampler = decoder.resampler(speed)
-        self.window = window_frames(self.resampler.scales, chunk)
+        chunks = (chunk,) if isinstance(chunk, int) else chunk
+        self.windows = sorted({window_frames(self.resampler.scales, c) for c in chunks})
+        self.window = self.windows[-1]
         self.latents: mx.array | None = None  # the latents still needed, from number `first` on
         self.first = 0
         self.count = 0
@@ -118,16 +126,18 @@ class ExactStream:
         pieces = []
         self.frames_computed = 0
         while self.emitted < target:
+            new = target - self.emitted
+            window = next((w for w in self.windows if w - 2 * CONTEXT >= new), self.window)
             start = max(self.emitted - CONTEXT, 0)
-            if lengths is not None and target - start <= self.window:
+            if lengths is not None and target - start <= window:
                 # the utterance's last window: it ends where the utterance ends
-                start, end, stop = max(target - self.window, 0), target, target
+                start, end, stop = max(target - window, 0), target, target
             else:
-                end = min(target, start + self.window - CONTEXT)
+                end = min(target, start + window - CONTEXT)
                 stop = end + CONTEXT
             frames = self.resampler.frames(self.latents, self.first, start, stop, lengths)
             if lengths is None or stop < target:
-                frames = mx.pad(frames, [(0, 0), (0, self.window - frames.shape[1]), (0, 0)])
+                frames = mx.pad(frames, [(0, 0), (0, window - frames.shape[1]), (0, 0)])
             audio = self.decoder(frames, self.voice)[0]
             pieces.append(audio[(self.emitted - start) * FRAME : (end - start) * FRAME])
             self.frames_computed += frames.shape[1]
