@@ -77,6 +77,25 @@ def test_unread_returns_what_was_received_but_not_taken():
     assert live.unread() == []
 
 
+def test_the_reader_keeps_a_bounded_amount_of_text_ahead_of_the_driver():
+    produced = []
+
+    def deltas():
+        for i in range(100):  # a megabyte piped in at once
+            produced.append(i)
+            yield "x" * 10_000
+
+    live = LiveInput(deltas(), idle_seconds=60)
+    for _ in range(100):  # until the reader waits for room (at most 10 s)
+        seen = len(produced)
+        live.reader.join(0.1)
+        if len(produced) == seen and seen:
+            break
+    # the deltas queued, and one taken from the source and waiting for room
+    assert len(produced) == LiveInput.max_chars // 10_000 + 2 and live.reader.is_alive()
+    assert sum(len(delta) for delta in live) == 1_000_000, "and all of it comes through"
+
+
 def test_guard_restores_the_wakeup_fd_and_is_inert_off_the_main_thread():
     live = LiveInput(iter([]), idle_seconds=60)
     before = signal.set_wakeup_fd(-1)

@@ -44,14 +44,19 @@ class LiveInput:
     """The deltas, with None whenever none came for `idle_seconds` after some text.
 
     Reading happens on a helper thread so that a quiet input (Claude thinking, a slow pipe) still
-    lets the pending sentence out; the driver itself stays on the caller's thread.
+    lets the pending sentence out; the driver itself stays on the caller's thread. The reader
+    keeps at most `max_chars` of text ahead of the driver, then waits: memory stays bounded
+    however much is piped in, and an interrupt has little unread text to account for.
     """
 
     _END = object()
+    max_chars = 1 << 17
 
     def __init__(self, deltas: Iterable[str], idle_seconds: float):
         self.idle_seconds = idle_seconds
-        self._queue: queue.Queue = queue.Queue(maxsize=1024)
+        self._queue: queue.Queue = queue.Queue()
+        self._held = 0  # characters in the queue
+        self._room = threading.Condition()
         self._deltas = deltas
         self.reader = threading.Thread(target=self._read, daemon=True, name="mlx-stream-input")
         self.reader.start()
@@ -59,16 +64,27 @@ class LiveInput:
     def _read(self) -> None:
         try:
             for delta in self._deltas:
+                with self._room:
+                    while self._held >= self.max_chars:
+                        self._room.wait()
+                    self._held += len(delta)
                 self._queue.put(delta)
         except BaseException as e:  # handed to the driver thread, raised there
             self._queue.put(e)
         self._queue.put(self._END)
 
+    def _take(self, item):
+        if isinstance(item, str):
+            with self._room:
+                self._held -= len(item)
+                self._room.notify()
+        return item
+
     def __iter__(self) -> Iterator[str | None]:
         waiting = False
         while True:
             try:
-                item = self._queue.get(timeout=self.idle_seconds if waiting else None)
+                item = self._take(self._queue.get(timeout=self.idle_seconds if waiting else None))
             except queue.Empty:
                 waiting = False
                 yield None
@@ -85,7 +101,7 @@ class LiveInput:
         items = []
         while True:
             try:
-                item = self._queue.get_nowait()
+                item = self._take(self._queue.get_nowait())
             except queue.Empty:
                 return items
             if isinstance(item, str):
