@@ -13,12 +13,13 @@ from .conftest import ROOT
 from .fixtures.nllb import make_checkpoint
 
 
-def test_quickstart_notebook_runs(tmp_path, tiny_xtts_dir, monkeypatch):
+def test_quickstart_notebook_runs(tmp_path, small_xtts_mlx_dir, monkeypatch):
     make_checkpoint(tmp_path / "hf")
     weights.convert(tmp_path / "hf", tmp_path / "nllb", dtype="float32")
     monkeypatch.setenv("MLX_STREAM_NLLB", str(tmp_path / "nllb"))
-    monkeypatch.setenv("MLX_STREAM_XTTS", str(tiny_xtts_dir))
-    monkeypatch.setenv("MLX_STREAM_TTS", "espeak")  # the tiny XTTS is exercised by test_cli
+    monkeypatch.setenv("MLX_STREAM_XTTS", str(small_xtts_mlx_dir))
+    # the tiny NLLB's translations are random tokens: the pipeline cell speaks them with espeak-ng
+    monkeypatch.setenv("MLX_STREAM_TTS", "espeak")
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     notebook = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
@@ -30,4 +31,6 @@ def test_quickstart_notebook_runs(tmp_path, tiny_xtts_dir, monkeypatch):
     assert any(h.startswith("<audio controls") and "<table>" in h for h in html)
     text = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "Translator(" in text and "2+2 layers" in text
+    assert "MlxXttsSynthesizer(" in text  # the MLX engine is shown first, and it spoke
+    assert sum("<audio" in h for h in html) >= 2
     assert (tmp_path / "quickstart.wav").stat().st_size > 1000
