@@ -1,36 +1,119 @@
-"""XTTS v2 speed: first-chunk time, real-time factor and per-chunk cost, full-size random weights.
+"""Speech: MLX XTTS against coqui's `inference_stream` on one random XTTS v2 checkpoint.
 
-`python -m mlx_stream.bench.speech [--quick] [--device cpu]` prints JSON; `run(quick)` returns
-the dict for `mlx-stream bench`. It measures coqui's XTTS, so it needs the `bench` extra. The model has XTTS-v2's real dimensions (config.json of coqui/XTTS-v2:
-GPT 30 layers x 1024, 16 heads, 6681 text and 1026 audio tokens, perceiver conditioning, HiFi-GAN
-with a 512-dim speaker embedding) and random weights, so it never chooses to stop: each sentence's
-length in audio tokens is set to what real speech of that text takes (about 14 characters a second,
-21.5 tokens a second), which keeps the costs those of real speech.
+A checkpoint with XTTS v2's real dimensions (config.json of coqui/XTTS-v2: GPT 30 layers x 1024,
+16 heads, 6681 text and 1026 audio tokens, perceiver conditioning, HiFi-GAN 512 channels with a
+512-dim speaker embedding) and random weights is built once with coqui's own classes and saved in
+coqui's layout (config.json, model.pth, vocab.json, speakers_xtts.pth). Coqui loads that folder;
+our converter turns it into fp32, bf16, fp16, 8-bit and 4-bit GPT folders (timed, peak memory,
+the source's sha256 checked before and after). Each system runs in its own process on the same
+text, the same built-in voice and exactly the same number of audio codes: random weights would
+otherwise stop at a random step, so both cap the GPT at `codes` (coqui: `max_gen_mel_tokens`,
+MLX: the GPT's `max_gen_audio_tokens`) and ban the stop code until then (coqui: transformers'
+`min_new_tokens`; MLX: its score set to -inf before sampling).
+
+    python -m mlx_stream.bench.speech [--quick] [--systems "coqui fp32,mlx fp32"]
+
+prints the section's JSON. Coqui (and building the checkpoint, done with coqui's classes) needs the
+`bench` extra; the MLX systems need nothing more once the checkpoint is cached.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import hashlib
 import json
 import os
+import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from .. import blas
+from ..errors import MlxStreamError
 from . import need
+from .translate import PACKAGE_PARENT, default_cache, publish, reset_peak_rss, rss_bytes, time_call
 
-SENTENCES = {
-    "short": "Hello, how are you today?",
-    "long": (
-        "The committee met again on Thursday afternoon to discuss the new proposal, and after a long "
-        "debate about costs, schedules and the risks involved, they agreed to fund a smaller pilot first."
-    ),
+SPEAKER = "Ana Florence"
+LANGUAGE = "en"
+# ~200 characters: about 14 s of read speech, enough for 15 chunks of 20 codes.
+TEXT = (
+    "The committee met again on Thursday afternoon to discuss the new proposal, and after a long "
+    "debate about costs, schedules and the risks involved, they agreed to fund a smaller pilot "
+    "first, starting next spring."
+)
+AGREEMENT_TEXTS = (
+    "Hello, how are you today?",
+    "The weather is lovely this morning, so we will walk to the station.",
+    "Please call me back when you have a moment.",
+)
+CHUNK_TOKENS = 20  # coqui's default stream_chunk_size (and MLX's steady chunk)
+CHUNKS_COMPARED = 15
+CHARS_PER_SECOND = 14.0  # typical read English with XTTS (the end-to-end section uses it)
+TOKENS_PER_SECOND = 22050 / 1024  # one GPT audio code is 1024 samples at 22.05 kHz
+SAMPLE_RATE = 24000
+
+XTTS_V2 = {
+    "gpt_layers": 30,
+    "gpt_n_model_channels": 1024,
+    "gpt_n_heads": 16,
+    "decoder_input_dim": 1024,
 }
-QUICK_LONG = "The committee met again on Thursday afternoon to discuss the new proposal in detail."
-CHARS_PER_SECOND = 14.0  # typical read English with XTTS
-TOKENS_PER_SECOND = 22050 / 1024  # one GPT audio token is 1024 samples at 22.05 kHz
-CHUNK_TOKENS = 20
+# name: model dimensions and how much work each system does. `codes` sets the utterance's length.
+SIZES = {
+    "full": {
+        "model": XTTS_V2,
+        "decoder_channels": 512,
+        "codes": 300,
+        "warmup_codes": 24,
+        "agreement_codes": 48,
+        "agreement_texts": 3,
+        "vocoder_latents": CHUNK_TOKENS,
+        "vocoder_reps": 1,
+        "kernel_profile": True,
+    },
+    "quick": {  # every code path, a 2-layer GPT and a 32-channel HiFi-GAN
+        "model": {**XTTS_V2, "gpt_layers": 2},
+        "decoder_channels": 32,
+        "codes": 64,
+        "warmup_codes": 24,
+        "agreement_codes": 16,
+        "agreement_texts": 2,
+        "vocoder_latents": CHUNK_TOKENS,
+        "vocoder_reps": 3,
+        "kernel_profile": True,
+    },
+    "tiny": {  # the harness's own test
+        "model": {
+            "gpt_layers": 1,
+            "gpt_n_model_channels": 64,
+            "gpt_n_heads": 4,
+            "decoder_input_dim": 64,
+        },
+        "decoder_channels": 16,
+        "codes": 30,
+        "warmup_codes": 12,
+        "agreement_codes": 6,
+        "agreement_texts": 2,
+        "vocoder_latents": 8,
+        "vocoder_reps": 1,
+        "kernel_profile": True,
+    },
+}
+
+# name: (runner, options). fp32 MLX runs first: its greedy codes are the others' reference.
+SYSTEMS = {
+    "mlx fp32": ("mlx", {"variant": "float32", "stream": True}),
+    "coqui fp32": ("coqui", {}),
+    "mlx bf16": ("mlx", {"variant": "bfloat16", "stream": True}),
+    "mlx 4-bit GPT": ("mlx", {"variant": "q4", "stream": True}),
+    "mlx fp16": ("mlx", {"variant": "float16", "stream": False}),
+    "mlx 8-bit GPT": ("mlx", {"variant": "q8", "stream": False}),
+}
+VARIANTS = ("float32", "bfloat16", "float16", "q8", "q4")
+SOURCE_FILES = ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth")
 # Text for a BPE vocabulary in XTTS's format (the model's text embedding is sized to it, nothing
 # here reads its tokens back as words).
 _VOCAB_TEXT = [
@@ -40,9 +123,29 @@ _VOCAB_TEXT = [
 ]
 
 
-def full_size_model(folder: Path):
-    """Build XTTS v2 at its real size with random weights (in memory; nothing is saved but the vocab)."""
-    need("TTS", "coqui's XTTS")
+# ---------------------------------------------------------------- the checkpoint (coqui's classes)
+
+
+@contextlib.contextmanager
+def coqui_decoder_width(channels: int):
+    """While active, coqui's Xtts builds its HiFi-GAN `channels` wide (coqui fixes 512)."""
+    import TTS.tts.models.xtts as coqui_xtts
+
+    original = coqui_xtts.HifiDecoder
+    if channels != 512:
+        coqui_xtts.HifiDecoder = functools.partial(
+            original, upsample_initial_channel_decoder=channels
+        )
+    try:
+        yield
+    finally:
+        coqui_xtts.HifiDecoder = original
+
+
+def build_model(folder: Path, dims: dict = XTTS_V2, decoder_channels: int = 512):
+    """coqui's Xtts with `dims` and random weights, in memory; writes vocab.json,
+    speakers_xtts.pth (one built-in voice) and config.json into `folder`, not model.pth."""
+    need("TTS", "building the random XTTS checkpoint (coqui's classes)")
     import torch
     from TTS.tts.configs.xtts_config import XttsArgs, XttsConfig
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
@@ -55,15 +158,12 @@ def full_size_model(folder: Path):
         gpt_max_audio_tokens=605,
         gpt_max_text_tokens=402,
         gpt_max_prompt_tokens=70,
-        gpt_layers=30,
-        gpt_n_model_channels=1024,
-        gpt_n_heads=16,
         gpt_num_audio_tokens=1026,
         gpt_start_audio_token=1024,
         gpt_stop_audio_token=1025,
         gpt_use_perceiver_resampler=True,
-        decoder_input_dim=1024,
         d_vector_dim=512,
+        **dims,
     )
     config = XttsConfig(
         model_args=args,
@@ -75,18 +175,25 @@ def full_size_model(folder: Path):
         max_ref_len=30,
     )
     torch.manual_seed(0)
-    model = Xtts(config)  # no tokenizer yet: builds only the decoder, the GPT comes below
-    model.tokenizer = VoiceBpeTokenizer(vocab_file=folder / "vocab.json")
-    model.init_models()
-    model.eval()
+    with coqui_decoder_width(decoder_channels):
+        model = Xtts(config)  # no tokenizer yet: builds only the decoder, the GPT comes below
+        model.tokenizer = VoiceBpeTokenizer(vocab_file=folder / "vocab.json")
+        model.init_models()
     embedding = torch.randn(1, 512, 1)
     speaker = {
-        "gpt_cond_latent": torch.randn(1, 32, 1024) * 0.1,
+        "gpt_cond_latent": torch.randn(1, 32, dims["gpt_n_model_channels"]) * 0.1,
         "speaker_embedding": embedding / embedding.norm(dim=1, keepdim=True),
     }
-    torch.save({"Ana Florence": speaker}, folder / "speakers_xtts.pth")
+    torch.save({SPEAKER: speaker}, folder / "speakers_xtts.pth")
     model.speaker_manager = SpeakerManager(folder / "speakers_xtts.pth")
     config.save_json(str(folder / "config.json"))
+    return model
+
+
+def full_size_model(folder: Path):
+    """XTTS v2 at its real size with random weights, in memory (the end-to-end section's)."""
+    model = build_model(folder)
+    model.eval()
     return model
 
 
@@ -107,30 +214,37 @@ def write_vocab(path: Path, languages: list[str], size: int) -> None:
     tokenizer.save(str(path))
 
 
-def voice_recording(path: Path, seconds: float = 6.1, sample_rate: int = 22050) -> Path:
-    """A voiced-sounding mono recording (harmonics with vibrato and syllable-like swells), as
-    long as the espeak-ng reading of a sentence that earlier runs cloned from."""
-    import numpy as np
-    import soundfile as sf
-
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    pitch = 120 + 20 * np.sin(2 * np.pi * 3 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 10)) * (
-        0.2 + 0.3 * np.sin(np.pi * 4 * t) ** 2
-    )
-    sf.write(path, voice.astype(np.float32), sample_rate)
-    return path
+def checkpoint_name(size: str) -> str:
+    return "xtts-v2-random-coqui" if size == "full" else f"xtts-{size}-random-coqui"
 
 
-def peak_rss_mb() -> float | None:
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+def build_checkpoint(size: str, folder: Path) -> dict:
+    """Save the random model in coqui's layout: `model.pth` holds `{"model": state_dict}`."""
+    import torch
+
+    spec = SIZES[size]
+    start = time.perf_counter()
+    model = build_model(folder, spec["model"], spec["decoder_channels"])
+    torch.save({"model": model.state_dict()}, folder / "model.pth")
+    return {
+        "parameters M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "build s": round(time.perf_counter() - start, 1),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_digests(folder: Path) -> dict[str, str]:
+    return {name: file_sha256(folder / name) for name in SOURCE_FILES}
+
+
+# ---------------------------------------------------------------- coqui's system
 
 
 class DecoderClock:
@@ -155,122 +269,419 @@ class DecoderClock:
             handle.remove()
 
 
-def measure_sentence(synth, name: str, text: str) -> dict:
-    tokens = max(8, round(len(text) / CHARS_PER_SECOND * TOKENS_PER_SECOND))
-    synth.model.gpt.max_gen_mel_tokens = tokens
-    clock = DecoderClock(synth.model.hifigan_decoder)
+class CoquiCodes:
+    """Counts and stamps the codes coqui's GPT hands to `inference_stream`, keeping their latents."""
+
+    def __init__(self, gpt):
+        self.gpt = gpt
+        self.stamps: list[float] = []
+        self.latents: list = []
+        self._make = gpt.get_generator
+        gpt.get_generator = self._generator
+
+    def _generator(self, *args, **kwargs):
+        for code, latent in self._make(*args, **kwargs):
+            self.stamps.append(time.perf_counter())
+            self.latents.append(latent)
+            yield code, latent
+
+    def reset(self) -> None:
+        self.stamps, self.latents = [], []
+
+
+def coqui_stream(model, voice, text: str, codes: int, record: CoquiCodes) -> dict:
+    """One `inference_stream` call making exactly `codes` codes; when each chunk came."""
+    config = model.config
+    model.gpt.max_gen_mel_tokens = codes
+    record.reset()
+    clock = DecoderClock(model.hifigan_decoder)
+    chunks, codes_at = [], []
     start = time.perf_counter()
-    stamps, samples = [], 0
-    for chunk in synth.stream(text, "en"):
-        stamps.append(time.perf_counter())
-        samples += len(chunk)
-    walls = [b - a for a, b in zip([start, *stamps], stamps)]
-    stream_s = stamps[-1] - start
-    decoder_stream = list(clock.seconds)
-    start = time.perf_counter()
-    whole = synth.synthesize(text, "en")
-    synthesize_s = time.perf_counter() - start
+    for chunk in model.inference_stream(
+        text,
+        LANGUAGE,
+        *voice,
+        stream_chunk_size=CHUNK_TOKENS,
+        temperature=config.temperature,
+        length_penalty=config.length_penalty,
+        repetition_penalty=config.repetition_penalty,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        min_new_tokens=codes,  # the stop code is banned until `codes`, as in the MLX systems
+    ):
+        chunks.append((time.perf_counter(), int(chunk.numel())))
+        codes_at.append(len(record.stamps))
     clock.remove()
-    audio_s = samples / synth.sample_rate
     return {
-        "sentence": name,
-        "chars": len(text),
-        "audio tokens": tokens,
-        "audio s": round(audio_s, 2),
-        "chunks": len(stamps),
-        "first chunk s": round(walls[0], 2),
-        "stream s": round(stream_s, 2),
-        "stream RTF": round(stream_s / audio_s, 2),
-        "synthesize s": round(synthesize_s, 2),
-        "synthesize RTF": round(synthesize_s / (len(whole) / synth.sample_rate), 2),
-        "decoder s in stream": round(sum(decoder_stream), 2),
-        "GPT ms per token": round(1000 * (stream_s - sum(decoder_stream)) / tokens, 1),
-        "_chunk_wall_ms": [round(1000 * w, 1) for w in walls],
-        "_chunk_decoder_ms": [round(1000 * d, 1) for d in decoder_stream],
+        "start": start,
+        "chunks": chunks,
+        "codes_at": codes_at,
+        "decoder_ms": [1000 * s for s in clock.seconds],
     }
 
 
-def run(quick: bool = False, device: str = "cpu", threads: int | None = None) -> dict:
-    import numpy as np
+def stream_summary(run: dict, stamps: list[float], sample_rate: int = SAMPLE_RATE) -> dict:
+    """The measures both systems share, from chunk arrival times and code stamps."""
+    arrivals = [t for t, n in run["chunks"] if n]
+    samples = [n for _, n in run["chunks"] if n]
+    first = next(i for i, (_, n) in enumerate(run["chunks"]) if n)
+    walls = [1000 * (b - a) for a, b in zip([run["start"], *arrivals], arrivals)]
+    intervals = [1000 * (b - a) for a, b in zip(stamps, stamps[1:])]
+    audio_s = sum(samples) / sample_rate
+    total_s = arrivals[-1] - run["start"]
+    compared = walls[: min(CHUNKS_COMPARED, len(walls))]
+    return {
+        "codes": len(stamps),
+        "samples": sum(samples),
+        "audio_s": round(audio_s, 3),
+        "ttfa_ms": round(walls[0], 1),
+        "codes_before_first_audio": run["codes_at"][first],
+        "chunk_ms": [round(w, 1) for w in walls],
+        "chunk_samples": samples,
+        "chunks": len(walls),
+        "chunks_compared": len(compared),
+        "last_first_ratio": round(compared[-1] / compared[0], 2),
+        "stream_s": round(total_s, 2),
+        "rtf": round(total_s / audio_s, 3),
+        "prefill_ms": round(1000 * (stamps[0] - run["start"]), 1),
+        # chunk boundaries (decoder passes) fall in a few intervals; the median is a GPT step
+        "gpt_ms_per_code": round(statistics.median(intervals), 2),
+    }
 
-    need("TTS", "the speech benchmark (coqui's XTTS)")
-    torch = need("torch", "the speech benchmark (coqui's XTTS)")
-    if threads:
-        torch.set_num_threads(threads)
-    from ..tts.voices import LatentsCache, compute_conditioning, conditioning_settings
+
+def coqui_step_linears(model) -> list:
+    """The weight matmuls of one GPT step: each block's four projections and the audio head."""
+    linears = []
+    for block in model.gpt.gpt.h:
+        linears += [block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj]
+    return [*linears, model.gpt.mel_head]
+
+
+def coqui_kernels(model, embedding, frames: int) -> dict:
+    """Each conv of coqui's HiFi-GAN on a `frames`-frame window, timed by forward hooks."""
+    import torch
+
+    generator = model.hifigan_decoder.waveform_decoder
+    times: dict = {}
+    handles = []
+    for name, module in generator.named_modules():
+        if isinstance(module, torch.nn.Conv1d | torch.nn.ConvTranspose1d):
+            handles.append(module.register_forward_pre_hook(_stamp_start))
+            handles.append(module.register_forward_hook(functools.partial(_stamp_end, times, name)))
+    x = torch.randn(1, model.args.decoder_input_dim, frames)
+    g = embedding.reshape(1, -1, 1)
+    with torch.inference_mode():
+        generator(x, g=g)  # warm-up
+        for key in list(times):
+            times[key] = []
+        start = time.perf_counter()
+        generator(x, g=g)
+        total = 1000 * (time.perf_counter() - start)
+    for handle in handles:
+        handle.remove()
+    kinds: dict[str, dict] = {}
+    for name, module in generator.named_modules():
+        if name not in times or not times[name]:
+            continue
+        kind = torch_conv_kind(name, module)
+        entry = kinds.setdefault(kind, {"ms": 0.0, "gmac": 0.0, "convs": 0})
+        entry["ms"] += times[name][-1][0]
+        entry["gmac"] += times[name][-1][1] / 1e9
+        entry["convs"] += 1
+    return {"frames": frames, "window_ms": round(total, 1), "kinds": _rounded(kinds)}
+
+
+def _stamp_start(module, inputs):
+    module._bench_start = time.perf_counter()
+
+
+def _stamp_end(times, name, module, inputs, output):
+    ms = 1000 * (time.perf_counter() - module._bench_start)
+    k = module.kernel_size[0]
+    if module.transposed:  # every input step meets the whole kernel
+        macs = inputs[0].shape[-1] * module.in_channels * module.out_channels * k
+    else:
+        macs = output.shape[-1] * module.in_channels * module.out_channels * k
+    times.setdefault(name, []).append((ms, macs))
+
+
+def torch_conv_kind(name: str, module) -> str:
+    if name.startswith(("cond_layer", "conds.")):  # MLX folds these into biases once per voice
+        return "speaker conditioning (k=1)"
+    if module.transposed:
+        return "transposed conv"
+    return "dilated conv (d=3,5)" if module.dilation[0] > 1 else "conv (d=1)"
+
+
+def _rounded(kinds: dict) -> dict:
+    for entry in kinds.values():
+        entry["ms"] = round(entry["ms"], 1)
+        entry["gmac"] = round(entry["gmac"], 3)
+        entry["gmac_per_s"] = (
+            round(entry["gmac"] / (entry["ms"] / 1000), 2) if entry["ms"] else None
+        )
+    return kinds
+
+
+def run_coqui(settings: dict) -> dict:
+    torch = need("torch", "the coqui system")
+    need("TTS", "the coqui system")
+    import tempfile
+
     from ..tts.xtts import XttsSynthesizer
 
-    sentences = dict(SENTENCES)
-    if quick:
-        sentences["long"] = QUICK_LONG
-    with tempfile.TemporaryDirectory(prefix="bench-xtts-") as tmp:
-        folder = Path(tmp)
+    spec = SIZES[settings["size"]]
+    if settings.get("torch_threads"):
+        torch.set_num_threads(settings["torch_threads"])
+    folder = Path(settings["checkpoint"])
+    baseline = rss_bytes()
+    with tempfile.TemporaryDirectory(prefix="bench-coqui-") as cache:
         start = time.perf_counter()
-        model = full_size_model(folder)
-        build_s = time.perf_counter() - start
-        synth = XttsSynthesizer(
-            model, folder, "cpu", seed=0, stream_chunk_size=CHUNK_TOKENS, cache_dir=folder / "cache"
+        with coqui_decoder_width(spec["decoder_channels"]):
+            synth = XttsSynthesizer.from_pretrained(folder, "cpu", SPEAKER, seed=0, cache_dir=cache)
+        load_s = time.perf_counter() - start
+    reset_peak_rss()
+    model = synth.model
+    speaker = model.speaker_manager.speakers[SPEAKER]
+    voice = (speaker["gpt_cond_latent"], speaker["speaker_embedding"])
+    record = CoquiCodes(model.gpt)
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        coqui_stream(model, voice, TEXT, spec["warmup_codes"], record)  # one-time costs
+        run = coqui_stream(model, voice, TEXT, settings["codes"], record)
+    result = stream_summary(run, record.stamps, synth.sample_rate)
+    result["stream_decoder_ms"] = [round(ms, 1) for ms in run["decoder_ms"]]
+    result["peak_memory_mb"] = round((rss_bytes("VmHWM") - baseline) / 2**20)
+    result["memory_source"] = "process peak RSS growth"
+    result["load_s"] = round(load_s, 2)
+    result["text_tokens"] = len(model.tokenizer.encode(TEXT.strip().lower(), lang=LANGUAGE))
+
+    linears = coqui_step_linears(model)
+    inputs = [torch.randn(1, 1, linear_in(m)) for m in linears]
+
+    def products():
+        with torch.inference_mode():
+            for x, m in zip(inputs, linears):
+                m(x)
+
+    result["matmul_floor_ms"] = round(time_call(products, reps=5), 2)
+    result["weight_mb_per_code"] = round(
+        sum(p.numel() * p.element_size() for m in linears for p in m.parameters()) / 2**20, 1
+    )
+    k = spec["vocoder_latents"]
+    latents = torch.cat(record.latents[:k], dim=0)[None]
+    embedding = voice[1]
+    with torch.inference_mode():
+        samples = model.hifigan_decoder(latents, g=embedding).shape[-1]
+        ms = time_call(
+            lambda: model.hifigan_decoder(latents, g=embedding), reps=spec["vocoder_reps"]
         )
-        if device != "cpu":
-            synth._move_to(device)
-        result = {
-            "model": "XTTS v2 dimensions, random weights",
-            "parameters M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
-            "device": synth.device,
-            "torch threads": torch.get_num_threads(),
-            "load average at start": round(os.getloadavg()[0], 2)
-            if hasattr(os, "getloadavg")
-            else None,
-            "stream_chunk_size (tokens)": CHUNK_TOKENS,
-            "build s": round(build_s, 1),
-        }
-
-        recording = voice_recording(folder / "voice.wav")
-        settings = conditioning_settings(model.config)
-        start = time.perf_counter()
-        latents = compute_conditioning(model, [recording], settings)
-        result["voice clone s"] = round(time.perf_counter() - start, 2)
-        cache = LatentsCache(folder / "cache")
-        cache.save("bench", *latents)
-        start = time.perf_counter()
-        cache.load("bench")
-        result["voice cache hit ms"] = round(1000 * (time.perf_counter() - start), 2)
-
-        synth.model.gpt.max_gen_mel_tokens = 4
-        list(synth.stream("Warm up.", "en"))  # the first call pays one-time costs
-
-        rows = [measure_sentence(synth, name, text) for name, text in sentences.items()]
-        long = rows[-1]
-        decoder_ms = long.pop("_chunk_decoder_ms")
-        wall_ms = long.pop("_chunk_wall_ms")
-        for row in rows:
-            row.pop("_chunk_decoder_ms", None)
-            row.pop("_chunk_wall_ms", None)
-        result["sentences"] = rows
-        result["long: chunk wall ms"] = wall_ms
-        result["long: chunk decoder ms"] = decoder_ms
-        # HiFi-GAN re-runs over every latent so far, so its cost grows with the audio made so far.
-        decoded_s = [
-            min(CHUNK_TOKENS * (i + 1), long["audio tokens"]) / TOKENS_PER_SECOND
-            for i in range(len(decoder_ms))
-        ]
-        slope, intercept = np.polyfit(decoded_s, decoder_ms, 1)
-        result["long: decoder ms per second decoded"] = round(float(slope), 1)
-        result["long: last/first chunk decoder cost"] = round(decoder_ms[-1] / decoder_ms[0], 1)
-        result["peak RSS MB"] = round(peak_rss_mb() or 0)
+    result["vocoder_latents"] = k
+    result["vocoder_ms_per_audio_s"] = round(ms / (samples / synth.sample_rate), 1)
+    if spec["kernel_profile"] and settings.get("window_frames"):
+        result["kernels"] = coqui_kernels(model, embedding, settings["window_frames"])
+    result["threads"] = torch.get_num_threads()
+    result["dtype"] = "float32"
     return result
+
+
+def linear_in(module) -> int:
+    """Input features of a torch Linear or of HF's Conv1D (weight stored (in, out))."""
+    import torch
+
+    if isinstance(module, torch.nn.Linear):
+        return module.in_features
+    return module.weight.shape[0]
+
+
+# ---------------------------------------------------------------- running the section
+
+
+def worker(name: str, settings: dict) -> dict:
+    """Measure one system (or build, or convert) in this process."""
+    if name == "build":
+        return build_checkpoint(settings["size"], Path(settings["folder"]))
+    kind, options = SYSTEMS.get(name, ("mlx", {}))
+    if kind == "coqui":
+        return {"system": name, "framework": kind, **run_coqui(settings)}
+    from . import xtts_mlx
+
+    if name.startswith("convert "):
+        return xtts_mlx.convert_variant(name.removeprefix("convert "), settings)
+    result = xtts_mlx.run_mlx(options, settings)
+    return {"system": name, "framework": kind, **options, **result, "blas": str(blas.in_use())}
+
+
+def spawn(name: str, settings: dict, timeout: float) -> dict:
+    """Run `worker(name)` in a fresh Python; its result, or {"error": its last line}."""
+    command = [sys.executable, "-m", "mlx_stream.bench.speech", "--worker", name]
+    command += ["--settings", json.dumps(settings)]
+    path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    if not name.startswith(("mlx", "convert")):
+        # coqui keeps torch's own BLAS: ours, loaded globally by `import mlx_stream`, would
+        # serve torch's BLAS names too
+        env[blas.ENV] = "off"
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        error = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": error}
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    result["process_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def checkpoint(size: str, cache: Path, timeout: float) -> tuple[Path, dict]:
+    """The cached random checkpoint, built (in a worker, with coqui's classes) if missing."""
+    built = {}
+
+    def build(folder: Path) -> None:
+        result = spawn("build", {"size": size, "folder": str(folder)}, timeout)
+        if "error" in result:
+            raise MlxStreamError(f"building the random XTTS checkpoint failed: {result['error']}")
+        built.update(result)
+
+    folder = publish(build, cache / checkpoint_name(size))
+    return folder, built
+
+
+def engine_source() -> dict | None:
+    """The commit measured and the engine files that differed from it (the tree is shared)."""
+    if not (PACKAGE_PARENT / ".git").exists():
+        return None
+    paths = ["mlx_stream/xtts", "mlx_stream/tts/mlx_xtts.py", "mlx_stream/weights.py"]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(PACKAGE_PARENT), *args], capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *paths).splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "engine files changed": changed}
+
+
+def run(
+    quick: bool = False,
+    size: str | None = None,
+    systems: list[str] | None = None,
+    cache: Path | None = None,
+    timeout: float = 3600,
+    torch_threads: int | None = None,
+) -> dict:
+    """Build (once), convert and measure; every system in its own process, fp32 MLX first.
+
+    `torch_threads`: coqui's torch CPU threads (default: torch's own choice, all cores)."""
+    size = size or ("quick" if quick else "full")
+    spec = SIZES[size]
+    cache = Path(cache or default_cache())
+    systems = list(SYSTEMS) if systems is None else [s for s in SYSTEMS if s in systems]
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    source = engine_source()
+    print(f"speech: checkpoint ({size})", file=sys.stderr, flush=True)
+    folder, built = checkpoint(size, cache, timeout)
+    before = source_digests(folder)
+    settings = {
+        "size": size,
+        "checkpoint": str(folder),
+        "cache": str(cache),
+        "codes": spec["codes"],
+        "source_sha256": before,
+        "torch_threads": torch_threads,
+    }
+    variants = [v for v in VARIANTS if any(SYSTEMS[s][1].get("variant") == v for s in systems)]
+    conversions = []
+    for variant in variants:
+        print(f"speech: convert {variant}", file=sys.stderr, flush=True)
+        conversions.append({"variant": variant, **spawn(f"convert {variant}", settings, timeout)})
+    after = source_digests(folder)
+    results = []
+    for name in systems:
+        print(f"speech: {name}", file=sys.stderr, flush=True)
+        result = {"system": name, **spawn(name, settings, timeout)}
+        results.append(result)
+        if name == "mlx fp32" and "error" not in result:
+            settings["reference_codes"] = result["agreement"]["codes"]
+            settings["window_frames"] = result.get("window_frames")
+    return {
+        "model": {
+            "dimensions": spec["model"],
+            "decoder_channels": spec["decoder_channels"],
+            "checkpoint": str(folder),
+            "model.pth MB": round((folder / "model.pth").stat().st_size / 2**20),
+            **built,
+        },
+        "settings": {
+            "size": size,
+            "text": TEXT,
+            "chars": len(TEXT),
+            "codes": spec["codes"],
+            "stream_chunk_size": CHUNK_TOKENS,
+            "speaker": SPEAKER,
+            "agreement_texts": list(AGREEMENT_TEXTS[: spec["agreement_texts"]]),
+            "agreement_codes": spec["agreement_codes"],
+            "same work": "both GPTs capped at `codes` codes with the stop code banned until then",
+        },
+        "load average at start": load,
+        "load average at end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "source": source,
+        "blas": str(blas.in_use()),
+        "conversion": conversions,
+        "source sha256 unchanged": before == after,
+        "systems": results,
+        "targets": targets(results),
+    }
+
+
+def targets(results: list[dict]) -> dict:
+    """Issue 12's targets, from the numbers (recorded, never asserted)."""
+    done = {r["system"]: r for r in results if "error" not in r}
+    coqui, mlx = done.get("coqui fp32"), done.get("mlx fp32")
+    found: dict = {}
+    if mlx:
+        found["mlx fp32 chunk last/first"] = mlx["last_first_ratio"]
+        found["mlx fp32 chunk last/first <= 1.2"] = mlx["last_first_ratio"] <= 1.2
+    if coqui:
+        found["coqui chunk last/first"] = coqui["last_first_ratio"]
+    if mlx and coqui:
+        steps = coqui["codes_before_first_audio"] / mlx["codes_before_first_audio"]
+        found["GPT steps to first audio, coqui / mlx"] = round(steps, 2)
+        found["first audio in >= 2x fewer GPT steps"] = steps >= 2
+        ratio = mlx["ttfa_ms"] / coqui["ttfa_ms"]
+        found["time to first audio, mlx fp32 / coqui"] = round(ratio, 2)
+        found["time to first audio <= half of coqui's"] = ratio <= 0.5
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a shorter long sentence")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
-    parser.add_argument(
-        "--threads", type=int, help="torch CPU threads (on a busy shared machine 1 is steadier)"
-    )
+    parser.add_argument("--quick", action="store_true", help="a 2-layer GPT, a narrow HiFi-GAN")
+    parser.add_argument("--systems", help=f"comma-separated, from: {', '.join(SYSTEMS)}")
+    parser.add_argument("--threads", type=int, help="coqui's torch CPU threads (default: all)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run(quick=args.quick, device=args.device, threads=args.threads)
-    print(json.dumps(result, indent=2))
+    if args.worker:
+        try:
+            result = worker(args.worker, json.loads(args.settings))
+        except MlxStreamError as e:  # a peer not installed: one line, the parent reports it
+            print(e, file=sys.stderr)
+            return 1
+        print("RESULT " + json.dumps(result))
+        return 0
+    systems = args.systems.split(",") if args.systems else None
+    print(json.dumps(run(args.quick, systems=systems, torch_threads=args.threads), indent=2))
     return 0
 
 
