@@ -194,3 +194,95 @@ def test_bench_command_line_errors_are_one_line():
     stderr = result.stderr.decode().strip()
     assert result.returncode == 2 and len(stderr.splitlines()) == 1, stderr
     assert stderr.startswith("mlx-stream: error: ") and "translate,speech,text,e2e" in stderr
+
+
+SPEECH_SYSTEMS = ["mlx fp32", "coqui fp32", "mlx 8-bit GPT"]
+STREAM_FIELDS = [
+    "codes", "samples", "audio_s", "ttfa_ms", "codes_before_first_audio", "chunk_ms", "chunks",
+    "last_first_ratio", "rtf", "prefill_ms", "gpt_ms_per_code", "matmul_floor_ms",
+    "weight_mb_per_code", "vocoder_ms_per_audio_s", "peak_memory_mb", "text_tokens", "kernels",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def speech_results(tmp_path_factory):
+    from mlx_stream.bench import speech
+
+    cache = tmp_path_factory.mktemp("speech-cache")
+    return speech.run(size="tiny", systems=SPEECH_SYSTEMS, cache=cache, torch_threads=1)
+
+
+def test_speech_section_has_every_field_and_equal_work(speech_results):
+    from mlx_stream.bench import speech
+
+    done = {s["system"]: s for s in speech_results["systems"]}
+    assert list(done) == SPEECH_SYSTEMS and not [s for s in done.values() if "error" in s], done
+    mlx, coqui = done["mlx fp32"], done["coqui fp32"]
+    for system in (mlx, coqui):
+        missing = [field for field in STREAM_FIELDS if field not in system]
+        assert not missing, (system["system"], missing)
+        assert len(system["chunk_ms"]) == system["chunks"] == len(system["chunk_samples"])
+    codes = speech.SIZES["tiny"]["codes"]
+    # the same work: as many codes, samples and text tokens in both systems
+    assert mlx["codes"] == coqui["codes"] == codes
+    assert mlx["samples"] == coqui["samples"] == sum(mlx["chunk_samples"])
+    assert mlx["text_tokens"] == coqui["text_tokens"]
+    assert coqui["codes_before_first_audio"] == speech.CHUNK_TOKENS
+    assert mlx["decoder_pushes"] and mlx["window_frames"]
+    assert set(coqui["kernels"]["kinds"]) >= set(mlx["kernels"]["kinds"])
+    assert set(mlx["kernels"]["tried"]) == {"dilated conv (d=3,5)", "transposed conv"}
+    q8 = done["mlx 8-bit GPT"]
+    assert "chunk_ms" not in q8 and q8["agreement"]["against"] == "mlx fp32"
+    assert mlx["agreement"]["forced_equal_share"] == mlx["agreement"]["free_equal_share"] == 1.0
+    assert [c["variant"] for c in speech_results["conversion"]] == ["float32", "q8"]
+    assert all(c["recorded_sha256_match"] for c in speech_results["conversion"])
+    assert speech_results["source sha256 unchanged"] is True
+    assert set(speech_results["targets"]) >= {
+        "mlx fp32 chunk last/first",
+        "GPT steps to first audio, coqui / mlx",
+        "time to first audio, mlx fp32 / coqui",
+    }
+
+
+def test_speech_report_has_tables_and_plots(speech_results, tmp_path):
+    run = {"command": "test", "machine": {}, "sections": {"speech": speech_results}}
+    text = report.write(run, tmp_path)
+    for heading in ("## Speech: MLX XTTS", "### Wall ms of each chunk", "### Converting",
+                    "### Greedy code agreement", "### HiFi-GAN kernels"):  # fmt: skip
+        assert heading in text
+    for name in SPEECH_SYSTEMS:
+        assert f"| {name} |" in text
+    for plot in ("speech_chunk_times.png", "speech_ttfa.png", "speech_kernels.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tried_conv_forms_equal_torch():
+    """The speech section reports these as what MLX's slow conv kernels could be replaced by."""
+    import mlx.core as mx
+    import numpy as np
+    import torch
+
+    from mlx_stream.bench.xtts_mlx import dilated_as_phases, transposed_as_matmul
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 37, 6)).astype(np.float32)
+    for kernel, dilation in ((3, 3), (7, 5), (11, 5)):
+        w = rng.standard_normal((4, 6, kernel)).astype(np.float32)  # torch: (out, in, k)
+        padding = dilation * (kernel - 1) // 2
+        expected = torch.nn.functional.conv1d(
+            torch.from_numpy(x).transpose(1, 2),
+            torch.from_numpy(w),
+            padding=padding,
+            dilation=dilation,
+        ).transpose(1, 2)
+        got = dilated_as_phases(mx.array(x), mx.array(w.transpose(0, 2, 1)), dilation, padding)
+        np.testing.assert_allclose(np.array(got), expected.numpy(), rtol=1e-5, atol=1e-5)
+    for stride in (8, 2):
+        w = rng.standard_normal((6, 4, 2 * stride)).astype(np.float32)  # torch: (in, out, k)
+        padding = stride // 2
+        expected = torch.nn.functional.conv_transpose1d(
+            torch.from_numpy(x).transpose(1, 2), torch.from_numpy(w), stride=stride, padding=padding
+        ).transpose(1, 2)
+        got = transposed_as_matmul(mx.array(x), mx.array(w.transpose(1, 2, 0)), stride, padding)
+        np.testing.assert_allclose(np.array(got), expected.numpy(), rtol=1e-5, atol=1e-5)
