@@ -59,6 +59,7 @@ CONSTRUCTS = [
     # entities, escapes, line breaks
     ("AT&amp;T &copy; 2024 \\*not em\\*", "AT&T © 2024 not em"),
     ("Hard  \nbreak and\\\nescaped break", "Hard break and escaped break"),
+    ("A backslash ends a line\\\n\nor a paragraph\\", "A backslash ends a line\\\nor a paragraph\\"),
     # other scripts pass through
     ("今日は**いい**天気ですね。明日も`晴れ`るでしょうか？", "今日はいい天気ですね。明日も晴れるでしょうか？"),
 ]  # fmt: skip

@@ -38,6 +38,9 @@ _EMOJI_CHARS = (
 )
 _EMOJI = re.compile(f"{_EMOJI_CHARS}(?:\u200d?{_EMOJI_CHARS})*")  # a joiner only between emoji
 _SPACES = re.compile(r"\s+")
+_LITERAL_TAG = re.compile(
+    r"</?(?:a|b|br|code|div|em|hr|i|img|kbd|li|p|pre|s|span|strong|sub|sup|u)/?>", re.IGNORECASE
+)
 _PLAIN = re.compile(r"[A-Za-z0-9 ,.;:!?'\"()\-]*")
 _OPENERS = "\"'([{“‘«*_"
 _CLOSERS = "\"')]}”’»*_.,;:!?"
@@ -53,6 +56,8 @@ def speak_text(text: str) -> str:
         return _SPACES.sub(" ", text)
     if "`" in text:
         text = text.replace("`", "")
+    if "<" in text:  # a tag the parser left as text (it was escaped): not said either
+        text = _LITERAL_TAG.sub(" ", text)
     if "*" in text:
         text = _STARS.sub("", text)
     if "~" in text:
@@ -78,7 +83,9 @@ def speak_code(code: str) -> str | None:
     symbols = sum(2 if angle else 1 for angle in _CODE_SYMBOLS.findall(code))
     if symbols > 2 + len(code) // 10:
         return None
-    return _SPACES.sub(" ", _shorten(_STARS.sub("", code) if "*" in code else code))
+    if "*" in code or "~" in code or "`" in code:  # `**kwargs` is said "kwargs"
+        code = _STRIKE.sub("", _STARS.sub("", code)).replace("`", "")
+    return _SPACES.sub(" ", _shorten(code))
 
 
 def _shorten(text: str) -> str:

@@ -5,9 +5,9 @@ start of the last top-level block (of the last item, in a list). A leaf block (p
 heading, table row, code block) is spoken once no later line can change it:
 
 - paragraph: ends at a blank line or where another block starts; until then it is spoken a piece
-  at a time as far as its inline constructs allow (markup.py), except a last line holding a `|`
-  (the next line could make it a table's header row), and a paragraph that may still turn out to
-  be link reference definitions (`[label]: destination "title"`, which are silent);
+  at a time as far as its inline constructs allow (markup.py), except while its first line may
+  yet become a table's header row (it shows a `|` within TABLE_PIPE_CHARS, or is shorter), or the
+  paragraph may yet turn out to be link reference definitions (`[label]: url "title"`, silent);
 - heading: at the end of its line (a setext heading was spoken as its paragraph);
 - table: each row at the end of its line, as "header: cell, ...";
 - code block: skipped and counted once it closes; raw HTML: its text, once the block ends;
@@ -16,7 +16,10 @@ heading, table row, code block) is spoken once no later line can change it:
 
 Within a block, whatever has been spoken is dropped from the kept text as it goes (the lines of a
 code block, a table's spoken rows, the spoken start of a long paragraph), so memory and the work
-per delta stay bounded however long a block or a line is.
+per delta stay bounded however long a block or a line is. Parsing is skipped where the parser
+could not say anything new: while a line of an open paragraph grows, for a line that goes on
+with it (it starts with a letter) or a blank line that ends it, and inside a fenced code block
+for lines that cannot close it.
 """
 
 import re
@@ -78,6 +81,33 @@ def settled(line: str) -> bool:
         return True
 
 
+def _continues(line: str) -> bool:
+    """Does this line, which follows a line of an open paragraph, surely go on with it? (A line
+    that starts with a letter starts no block, and so continues a paragraph, lazily if need be.)"""
+    rest = line.lstrip(" \t")
+    return bool(rest) and rest[0].isalpha()
+
+
+def _may_close(line: str, marker: str, length: int) -> bool:
+    """Could this line close a fenced code block opened with `length` times `marker`?"""
+    rest = line.lstrip(" ")
+    return len(line) - len(rest) < 4 and rest.startswith(marker * length)
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Does this line close a fenced code block opened with `fence` (e.g. "```")?"""
+    rest = line.strip(" ")
+    return (
+        len(line) - len(line.lstrip(" ")) < 4
+        and len(rest) >= len(fence)
+        and rest == fence[0] * len(rest)
+    )
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
 def _canon(content: str) -> str:
     """A block's inline text with each line's leading white space dropped (where the parser
     keeps some of it depends on the containers around; what is said does not)."""
@@ -106,9 +136,14 @@ class MarkdownReader:
         self._lines: list[str] = []  # complete lines of the open end of the document
         self._partial = ""  # the line still being typed
         self._settled = False  # ... and whether it shows what it is
+        self._quiet = False  # ... and whether nothing in it can be spoken before it ends
         self._done = 0  # every leaf before this line has been spoken
         self._said = 0  # characters of the text of the leaf at _done already spoken
-        self._cache: tuple[str, int] | None = None  # open paragraph = [0] + _partial[[1]:]
+        # the open paragraph, while the line being typed goes on with it: its text is
+        # _cache[0] + _partial[_cache[1]:], or just _cache[0] until that line settles
+        self._cache: tuple[str, int | None] | None = None
+        self._fence: tuple[str, int, int] | None = None  # an open top-level fence: its marker
+        self._last_kind = ""  # the kind of the last leaf at the last parse
         self._pending = ""
 
     @property
@@ -118,18 +153,81 @@ class MarkdownReader:
     def feed(self, text: str) -> str:
         first, *rest = text.split("\n")
         self._partial += first
+        if not rest:
+            return self._grow(first)
+        out = []
+        while rest and self._cache is not None:  # the open paragraph goes on, or ends: no parsing
+            if self._cache[1] is not None:
+                out.append(self._next_line(rest.pop(0)))
+            elif not self._partial.strip():
+                out.append(self._end_paragraph(rest.pop(0)))
+            else:
+                break
         if rest:
-            self._lines.append(self._partial)
-            self._lines.extend(rest[:-1])
+            ended = [self._partial, *rest[:-1]]
+            self._lines.extend(ended)
             self._partial = rest[-1]
-            self._settled = settled(self._partial)
+            self._settle()
+            self._cache = None
+            if self._fence and not any(_may_close(line, *self._fence[:2]) for line in ended):
+                return self._inside_fence(out)
+            if self._done >= len(self._lines) - len(ended) and not "".join(ended).strip():
+                return "".join(out)  # blank lines after all was said: nothing to say yet
+            out.append(self._round())
+        return "".join(out)
+
+    def _end_paragraph(self, partial: str) -> str:
+        """A blank line ends the open paragraph."""
+        head, _ = self._cache
+        words = markup.render(head[self._said : len(head) - 1], self.stats)  # not the last "\n"
+        self._lines.append(self._partial)
+        self._done, self._said = len(self._lines), 0
+        self._partial, self._cache, self._pending = partial, None, ""
+        self._settle()
+        return words + "\n"
+
+    def _inside_fence(self, out: list[str]) -> str:
+        """Lines of an open fenced code block: nothing to say, and only its first line and the
+        last are kept (the fence closes on a later line or not at all)."""
+        start = self._fence[2]
+        if len(self._lines) - start > 3:
+            del self._lines[start + 1 : len(self._lines) - 1]
+        self._quiet = True
+        return "".join(out)
+
+    def _grow(self, text: str) -> str:
+        """The line being typed grew by `text`."""
+        if not self._settled:
+            if not self._settle():
+                return ""
+            head = self._cache[0] if self._cache and self._cache[1] is None else None
+            self._cache = (
+                (head, _indent(self._partial)) if head and _continues(self._partial) else None
+            )
+            # nothing of a heading, a table row or a line of code is said before its line ends
+            before = self._last_kind in ("row", "head", "code", "html")
+            self._quiet = self._cache is None and (before or self._partial.lstrip(" ")[:1] in "#|")
+        if self._quiet:
+            return ""
+        return self._round() if _CUT_CHAR.search(text) else ""
+
+    def _settle(self) -> bool:
+        self._quiet = False
+        self._settled = len(self._partial) <= HEAD_CHARS and settled(self._partial)
+        return self._settled
+
+    def _next_line(self, partial: str) -> str:
+        """The line being typed ends inside the open paragraph, and the next one begins."""
+        head, column = self._cache
+        line = self._partial
+        self._lines.append(line)
+        self._partial = partial
+        head += line[column:] + "\n"
+        if self._settle() and not _continues(partial):
             self._cache = None
             return self._round()
-        if not self._settled:
-            if len(self._partial) > HEAD_CHARS or not settled(self._partial):
-                return ""
-            self._settled, self._cache = True, None
-        return self._round() if _CUT_CHAR.search(first) else ""
+        self._cache = (head, _indent(partial) if self._settled else None)
+        return self._read_cached(False)
 
     def flush(self) -> str:
         """End of input: everything left is spoken; the reader starts afresh."""
@@ -155,6 +253,7 @@ class MarkdownReader:
         tokens = []
         md.block.parse("\n".join(lines) + "\n", md, markup.new_env(), tokens)
         leaves = self._leaves(tokens, lines)
+        self._last_kind = leaves[-1].kind if leaves else ""
         out: list[str] = []
         complete = len(self._lines)
         self._pending = ""
@@ -164,26 +263,32 @@ class MarkdownReader:
             if leaf.start > self._done:
                 self._done, self._said = leaf.start, 0
             last = i == len(leaves) - 1
-            if final or not last or self._closed(leaf, len(lines), complete):
+            if final or not last or self._closed(leaf, lines, complete):
                 self._speak_leaf(leaf, out)
                 self._done, self._said = leaf.end, 0
             elif leaf.kind == "text" and not leaf.heading:
                 self._read_open(leaf, out, complete, force, lines)
+                self._quiet = False
             else:
                 self._pending = leaf.text if leaf.kind == "text" else ""
+                self._quiet = partial is not None
         if not final:
             self._drop_spoken(tokens, lines)
         return "".join(out)
 
-    def _closed(self, leaf: _Leaf, n: int, complete: int) -> bool:
+    def _closed(self, leaf: _Leaf, lines: list[str], complete: int) -> bool:
         """Can no later line change the last leaf of the document?"""
+        n = len(lines)
         if leaf.kind == "text":
             return leaf.end < n or (leaf.heading and leaf.end <= complete)
         if leaf.kind == "row":
             return leaf.end <= complete
-        if leaf.kind == "html" or leaf.extra == "fence":
-            return leaf.end < n  # (an indented code block may go on after blank lines)
-        return leaf.kind == "quiet"
+        if leaf.kind == "html":
+            return leaf.end < n
+        if leaf.extra == "fence":  # closed by its last line, or before it
+            last = lines[leaf.end - 1]
+            return leaf.end < n or leaf.end - 1 > leaf.start and _closes(last, leaf.text)
+        return leaf.kind == "quiet"  # (an indented code block may go on after blank lines)
 
     def _read_open(self, leaf: _Leaf, out: list, complete: int, force: bool, lines: list) -> None:
         text = leaf.text + ("\n" if leaf.end <= complete else "")
@@ -236,7 +341,7 @@ class MarkdownReader:
     def _read_cached(self, force: bool) -> str:
         head, column = self._cache
         leaf = self._leaf
-        leaf.text = text = head + self._partial[column:]
+        leaf.text = text = head + (self._partial[column:] if column is not None else "")
         end = self._speakable_end(leaf, text, force)
         words, taken = markup.read(text[self._said : end], self.stats, final=False, force=force)
         self._said += taken
@@ -295,7 +400,7 @@ class MarkdownReader:
                 covered = max(covered, t.map[1])
                 i = self._table(tokens, i, leaves)
             elif kind in ("fence", "code_block"):
-                leaves.append(_Leaf("code", t.map[0], t.map[1], extra=kind))
+                leaves.append(_Leaf("code", t.map[0], t.map[1], t.markup, extra=kind))
             elif kind == "html_block":
                 leaves.append(_Leaf("html", t.map[0], t.map[1], t.content))
             elif kind == "hr":
@@ -353,8 +458,16 @@ class MarkdownReader:
         if start:
             del self._lines[:start]
             self._done -= start
+        self._fence = None
         if tops and self._done < len(self._lines):
-            self._drop_inside(tops[-1], tops[-1].map[0] - start)
+            begin = tops[-1].map[0] - start
+            fence = tops[-1]
+            if fence.type == "fence" and self._done == begin and fence.map[1] == len(lines):
+                marker, length = fence.markup[0], len(fence.markup)
+                last = lines[fence.map[1] - 1]
+                if fence.map[1] - 1 == fence.map[0] or not _may_close(last, marker, length):
+                    self._fence = (marker, length, begin)  # open, not just closed by its last line
+            self._drop_inside(tops[-1], begin)
 
     def _drop_inside(self, top, begin: int) -> None:
         lines = self._lines

@@ -199,9 +199,7 @@ def read(text: str, stats: IngestStats, final: bool, force: bool = False) -> tup
     if not cut:
         return "", 0
     if text[cut - 1] == "\n":  # a line break: said as a space, or a break when idle
-        end = cut - 1
-        slashes = end - len(text[:end].rstrip("\\"))
-        return render(text[: end - slashes % 2], stats) + SOFT_BREAK, cut  # "\" + break: a break
+        return render(text[: cut - 1], stats) + SOFT_BREAK, cut
     return (_speak(tokens, stats) if tokens is not None else render(text[:cut], stats)), cut
 
 
@@ -211,6 +209,8 @@ def _safe_cut(text: str, force: bool) -> tuple[int, list | None]:
     cut = _last_cut(text, len(text))
     if force and text and text[-1] in ".,;:!?…)]}\"'”’»" and cut < len(text):
         cut = len(text)
+    if cut and text[cut - 1] == "\n" and (cut - 1 - len(text[: cut - 1].rstrip("\\"))) % 2:
+        cut = _last_cut(text, cut - 1)  # a "\\" ending a line: a break if the paragraph goes on
     while cut > 0:
         piece = text[:cut]
         if not _SLOW.search(piece):
