@@ -543,17 +543,18 @@ def spawn(name: str, settings: dict, timeout: float) -> dict:
 
 
 def checkpoint(size: str, cache: Path, timeout: float) -> tuple[Path, dict]:
-    """The cached random checkpoint, built (in a worker, with coqui's classes) if missing."""
-    built = {}
+    """The cached random checkpoint, built (in a worker, with coqui's classes) if missing, and
+    what building it took (kept beside it)."""
+    record = cache / f"{checkpoint_name(size)}.json"
 
     def build(folder: Path) -> None:
         result = spawn("build", {"size": size, "folder": str(folder)}, timeout)
         if "error" in result:
             raise MlxStreamError(f"building the random XTTS checkpoint failed: {result['error']}")
-        built.update(result)
+        record.write_text(json.dumps(result))
 
     folder = publish(build, cache / checkpoint_name(size))
-    return folder, built
+    return folder, json.loads(record.read_text()) if record.exists() else {}
 
 
 def engine_source() -> dict | None:
