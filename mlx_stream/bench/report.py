@@ -47,6 +47,7 @@ def translation_rows(translate: dict) -> tuple[list[str], list[list]]:
         *[f"vs {name}" for name in BASELINES],
         "matmuls ms",
         "step efficiency",
+        "weight-read floor ms",
         "peak MB",
         "weight MB/token",
     ]
@@ -66,6 +67,7 @@ def translation_rows(translate: dict) -> tuple[list[str], list[list]]:
                 *[speedup(systems.get(name), s) for name in BASELINES],
                 s.get("matmul_ms"),
                 f"{100 * efficiency:.0f}%" if efficiency else None,
+                s.get("weight_read_floor_ms"),
                 s["peak_memory_bytes"] / 2**20,
                 s["weight_bytes_per_token"] / 2**20,
             ]
@@ -116,6 +118,12 @@ def headline(translate: dict) -> list[str]:
             f"- same algorithm and dtype: mlx fp32 greedy / transformers fp32 greedy = {ratio:.2f}× "
             "(above 1× MLX is faster)"
         )
+        mlx, torch = same
+        lines.append(
+            f"- mlx fp32 greedy against transformers fp32 greedy: "
+            f"{mlx['steady_step_ms'] / torch['steady_step_ms']:.2f}× its step time, "
+            f"{mlx['first_token_ms'] / torch['first_token_ms']:.2f}× its first-token time"
+        )
     return lines
 
 
@@ -129,8 +137,11 @@ def translation_markdown(translate: dict) -> str:
         "traced along the output are read off that long run at the same token. "
         "`vs X`: X's sentence time / this one's (above 1× is faster than X). "
         "Step efficiency: the decode step's weight matrix products alone (same shapes and dtype, "
-        "same run) / the measured step. Peak MB: `mx.get_peak_memory` for MLX, growth of the "
-        "process's peak RSS over its size before loading for the others.",
+        "same run) / the measured step. Weight-read floor: the weight bytes a step reads / "
+        f"{fmt(translate.get('read_GB_per_s'))} GB/s, numpy's BLAS streaming a 1 GiB matrix "
+        f"through a matrix-vector product. MLX's BLAS: {translate.get('blas', 'not recorded')}. "
+        "Peak MB: `mx.get_peak_memory` for MLX, growth of the process's peak RSS over its size "
+        "before loading for the others.",
         table(*translation_rows(translate)),
     ]
     if any(s.get("sweep_step_ms") for s in translate["systems"]):
@@ -146,6 +157,8 @@ def generic_markdown(name: str, section: dict) -> str:
     parts = [f"## {name.capitalize()}"]
     if "error" in section:
         return "\n\n".join(parts + [f"Failed: {section['error']}"])
+    if "missing" in section:
+        return "\n\n".join(parts + [f"Not run: {section['missing']}"])
     scalars = [
         [key, value] for key, value in section.items() if isinstance(value, int | float | str)
     ]

@@ -14,6 +14,7 @@ import time
 from importlib import import_module
 from pathlib import Path
 
+from .. import blas
 from ..errors import MlxStreamError
 from . import default_folder, report
 from .translate import versions
@@ -56,6 +57,7 @@ def machine() -> dict:
         info["mlx device"] = str(mx.default_device())
     except ImportError:
         info["mlx device"] = "mlx not importable"
+    info["BLAS under MLX"] = str(blas.in_use())
     return info
 
 
@@ -63,7 +65,10 @@ def run(
     sections: list[str], quick: bool = False, out: Path | None = None, command: str = ""
 ) -> int:
     """Run `sections` (names from SECTIONS) one after the other and write the report into `out`
-    (default: `default_folder()/<time>`); 1 if a section failed, else 0."""
+    (default: `default_folder()/<time>`); 1 if a section's own code failed, else 0.
+
+    A section that cannot run here (a peer or an engine missing: an `MlxStreamError`, which says
+    what to install) is reported as not run, and does not fail the run."""
     started = time.strftime("%Y%m%d-%H%M%S")
     out = out or default_folder() / started
     results = {
@@ -80,11 +85,11 @@ def run(
         start = time.perf_counter()
         try:
             results["sections"][name] = run_section(name, quick)
+        except MlxStreamError as error:
+            results["sections"][name] = {"missing": str(error)}
+            print(f"{name}: not run: {error}", file=sys.stderr, flush=True)
         except Exception as error:  # one broken section must not hide the others' numbers
-            plain = isinstance(error, MlxStreamError)  # says what to do already
-            results["sections"][name] = {
-                "error": str(error) if plain else f"{type(error).__name__}: {error}"
-            }
+            results["sections"][name] = {"error": f"{type(error).__name__}: {error}"}
             failed.append(name)
         results["sections"][name]["section_seconds"] = round(time.perf_counter() - start, 1)
     print(report.write(results, out))

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import blas
 from ..errors import MlxStreamError
 from . import default_folder, need
 
@@ -61,11 +62,18 @@ SYSTEMS = {
     "ctranslate2 int8 greedy": ("ct2", {"compute_type": "int8", "beams": 1}),
     "mlx fp32 beam3": ("mlx", {"variant": "float32", "beams": 3}),
     "mlx fp32 greedy": ("mlx", {"variant": "float32", "beams": 1}),
+    "mlx fp32 greedy, reference BLAS": ("mlx", {"variant": "float32", "beams": 1, "blas": "off"}),
     "mlx bf16 greedy": ("mlx", {"variant": "bfloat16", "beams": 1}),
     "mlx 8-bit greedy": ("mlx", {"variant": "q8", "beams": 1}),
     "mlx 4-bit greedy": ("mlx", {"variant": "q4", "beams": 1}),
 }
-QUICK_SKIPS = ("transformers fp32 greedy", "mlx fp32 beam3", "mlx bf16 greedy", "mlx 8-bit greedy")
+QUICK_SKIPS = (
+    "transformers fp32 greedy",
+    "mlx fp32 beam3",
+    "mlx fp32 greedy, reference BLAS",
+    "mlx bf16 greedy",
+    "mlx 8-bit greedy",
+)
 # Systems whose cost per step is also traced out to `sweep_tokens` positions.
 SWEEP = ("transformers fp32 greedy", "ctranslate2 int8 greedy", "mlx fp32 greedy")
 
@@ -457,6 +465,7 @@ def run_mlx(model_dir: Path, options: dict, settings: dict) -> dict:
     result["peak_memory_bytes"] = mx.get_peak_memory()
     result["memory_source"] = "mx.get_peak_memory"
     result["device"] = str(mx.default_device())
+    result["blas"] = str(blas.in_use())
     result["dtype"] = str(model.decoder.layer_norm.weight.dtype).removeprefix("mlx.core.")
     sizes = {name: p.nbytes for name, p in tree_flatten(model.parameters())}
     result["weight_bytes_per_token"] = decode_weight_bytes(sizes)
@@ -513,12 +522,11 @@ def run(
         print(f"translate: {name}", file=sys.stderr, flush=True)
         command = [sys.executable, "-m", "mlx_stream.bench.translate", "--worker", name]
         command += ["--settings", json.dumps(settings)]
-        path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
         start = time.perf_counter()
         try:
             done = subprocess.run(
                 command,
-                env={**os.environ, "PYTHONPATH": path},
+                env=worker_environment(*SYSTEMS[name]),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -533,8 +541,49 @@ def run(
         else:
             results.append(json.loads(lines[-1].removeprefix("RESULT ")))
         results[-1]["process_s"] = round(time.perf_counter() - start, 1)
+    floor_bandwidth = read_bandwidth()
+    for result in results:
+        if result.get("weight_bytes_per_token"):
+            result["weight_read_floor_ms"] = (
+                1000 * result["weight_bytes_per_token"] / floor_bandwidth
+            )
     settings = {k: v for k, v in settings.items() if k not in ("config", "sweep")}
-    return {"settings": settings, "model": config, "systems": results, "versions": versions()}
+    return {
+        "settings": settings,
+        "model": config,
+        "systems": results,
+        "versions": versions(),
+        "blas": str(blas.in_use()),
+        "read_GB_per_s": floor_bandwidth / 1e9,
+    }
+
+
+def worker_environment(kind: str, options: dict) -> dict:
+    """The environment of a system's process. The peers keep their own BLAS: ours, loaded
+    globally when the worker imports mlx_stream, would take over torch's and CTranslate2's BLAS
+    names too (LD_DEBUG=bindings shows it)."""
+    path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    if kind != "mlx" or options.get("blas") == "off":
+        env[blas.ENV] = "off"
+    return env
+
+
+def read_bandwidth(size: int = 2**30, reps: int = 5) -> float:
+    """Bytes a second this machine streams from memory into a matrix-vector product: numpy's
+    own BLAS reading a 1 GiB float32 matrix once (median of `reps`). A decode step cannot read
+    its weights faster, so `weight bytes / this` is its floor."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((size // 4096, 1024), dtype=np.float32)
+    vector = rng.standard_normal(1024, dtype=np.float32)
+    times = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        matrix @ vector
+        times.append(time.perf_counter() - start)
+    return size / statistics.median(times[1:])
 
 
 def versions() -> dict:
