@@ -34,6 +34,7 @@ HEAD_CHARS = 4096  # a line not settled by its first characters waits for its en
 COMPACT_CHARS = 1024  # drop the spoken start of an open paragraph once it is this long
 
 _CUT_CHAR = re.compile(f"[\\s{NO_SPACE}]")
+_CONTAINERS = ("bullet_list_open", "ordered_list_open", "footnote_reference_open")
 _TASK = re.compile(r"\[[ xX]\](?=\s)")
 _BULLET = re.compile(r"[-*+][ \t]")
 _ORDERED = re.compile(r"[0-9]{1,9}[.)]")
@@ -452,6 +453,9 @@ class MarkdownReader:
             if last.type in ("bullet_list_open", "ordered_list_open"):
                 items = [t for t in tokens if t.level == 1 and t.type == "list_item_open"]
                 start = items[-1].map[0]
+            ended = last.map[1] < len(lines) and self._done >= last.map[1]
+            if ended and last.type not in _CONTAINERS:
+                start = last.map[1]  # all said, and closed: nothing later can join it
             if len(tops) > 1 and any(line.strip() for line in lines[tops[-2].map[1] : last.map[0]]):
                 start = min(start, tops[-2].map[1])  # link reference definitions stay
         start = min(start, self._done, len(self._lines))
