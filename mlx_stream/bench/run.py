@@ -1,7 +1,8 @@
 """Run the benchmarks and write a report: `mlx-stream bench [--quick] [--out DIR] [--only ...]`.
 
 Sections: translate (MLX NLLB against transformers and CTranslate2), speech (XTTS), text (the front
-end), e2e (the real pipeline to a null sink). Each writes into one results.json, report.md and PNG
+end), e2e (the real pipeline to a null sink); soak (10,000 sentences, memory sampled) only when
+asked for. Each writes into one results.json, report.md and PNG
 plots; a section that fails (a peer not installed, say) is reported as failed and the others run.
 """
 
@@ -20,6 +21,7 @@ from . import default_folder, report
 from .translate import versions
 
 SECTIONS = ("translate", "speech", "text", "e2e")  # each is the module of that name here
+OPT_IN = ("soak",)  # long: run only when named in --only, never by default or in --quick
 
 
 def run_section(name: str, quick: bool) -> dict:

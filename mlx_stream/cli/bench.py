@@ -10,14 +10,14 @@ from .common import Parser
 
 def build_parser(prog: str = "mlx-stream bench") -> argparse.ArgumentParser:
     from ..bench import EXTRA, default_folder
-    from ..bench.run import SECTIONS
+    from ..bench.run import OPT_IN, SECTIONS
 
     def sections(value: str) -> list[str]:
         names = [name.strip() for name in value.split(",") if name.strip()]
-        unknown = [name for name in names if name not in SECTIONS]
+        unknown = [name for name in names if name not in SECTIONS + OPT_IN]
         if unknown:
             raise argparse.ArgumentTypeError(
-                f"unknown section {', '.join(unknown)}: choose from {','.join(SECTIONS)}"
+                f"unknown section {', '.join(unknown)}: choose from {','.join(SECTIONS + OPT_IN)}"
             )
         return names
 
@@ -33,7 +33,8 @@ def build_parser(prog: str = "mlx-stream bench") -> argparse.ArgumentParser:
         "--only",
         type=sections,
         default=list(SECTIONS),
-        help=f"comma-separated sections to run, from {','.join(SECTIONS)} (default: all)",
+        help=f"comma-separated sections to run, from {','.join(SECTIONS + OPT_IN)} (default: "
+        f"{','.join(SECTIONS)}; {','.join(OPT_IN)} only when named: 10,000 sentences, minutes)",
     )
     return p
 
