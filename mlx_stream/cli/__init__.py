@@ -22,6 +22,7 @@ COMMANDS = {
     "sentences": "print each sentence that would be spoken",
     "convert": "convert an NLLB or XTTS checkpoint to MLX",
     "bench": "measure translation, speech and end-to-end speed",
+    "doctor": "what this machine gives mlx-stream: device, BLAS, precision, speech engines",
 }
 
 
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {name:<10} {help}" for name, help in COMMANDS.items())
     parser.description = (
         "Speak English text aloud in another language, live: NLLB-200 in MLX, then speech.\n\n"
-        f"commands (`mlx-stream COMMAND --help` for each one's options):\n{commands}\n\n"
+        f"commands (`mlx-stream COMMAND --help` for each one's options):\n{commands}\n"
+        "  --version  mlx-stream's and MLX's versions, MLX's device and BLAS\n\n"
         "The options below are speak's."
     )
     return parser
@@ -43,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         build_parser().print_help()
+        return 0
+    if argv and argv[0] == "--version":
+        from .doctor import version_line
+
+        print(version_line())
         return 0
     if not argv or argv[0] not in COMMANDS:
         argv.insert(0, "speak")

@@ -71,8 +71,10 @@ def add_nllb(p: argparse.ArgumentParser) -> None:
         "--bits",
         type=int,
         choices=(4, 8, 16, 32),
-        default=8,
-        help="precision when converting on first use: 8 or 4 bit, or 16/32 float (default: 8)",
+        help="NLLB precision when converting on first use: 32 (float32), 16 (bfloat16), 8 or 4 "
+        "bit. Default: float32 on the CPU, float16 on a GPU. On a CPU, 8 and 4 bit hold 3.5x and "
+        "6x less memory (690 and 400 MB against 2.4 GB) but take about 4x as long a token: "
+        "MLX's quantized matmul is a scalar loop there, float32 goes through an optimized BLAS",
     )
     p.add_argument("--beams", type=int, default=1, help="beam search width (default: 1, greedy)")
 
