@@ -10,7 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ..errors import MlxStreamError
-from ..nllb.cache import KVCache
+from .cache import PaddedKVCache
 from .config import ModelArgs
 
 VOICE_ROWS = 32  # rows of `gpt_cond_latent` (the perceiver's latents)
@@ -25,7 +25,9 @@ class Attention(nn.Module):
         self.c_attn = nn.Linear(dims, 3 * dims)
         self.c_proj = nn.Linear(dims, dims)
 
-    def __call__(self, x: mx.array, cache: KVCache | None) -> mx.array:
+    def __call__(
+        self, x: mx.array, cache: PaddedKVCache | None, mask: mx.array | None = None
+    ) -> mx.array:
         batch, length, _ = x.shape
         queries, keys, values = (
             part.reshape(batch, length, self.heads, -1).transpose(0, 2, 1, 3)
@@ -33,8 +35,9 @@ class Attention(nn.Module):
         )
         if cache is not None:
             keys, values = cache.update_and_fetch(keys, values)
-        # "causal" aligns the last query with the last key, so it also holds after a cached prefix
-        mask = "causal" if length > 1 else None
+        if mask is None and length > 1:
+            # aligns the last query with the last key, so it also holds after a cached prefix
+            mask = "causal"
         out = mx.fast.scaled_dot_product_attention(
             queries, keys, values, scale=self.scale, mask=mask
         )
@@ -61,8 +64,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(dims, eps=1e-5)
         self.mlp = MLP(dims)
 
-    def __call__(self, x: mx.array, cache: KVCache | None) -> mx.array:
-        x = x + self.attn(self.ln_1(x), cache)
+    def __call__(
+        self, x: mx.array, cache: PaddedKVCache | None, mask: mx.array | None = None
+    ) -> mx.array:
+        x = x + self.attn(self.ln_1(x), cache, mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -80,8 +85,8 @@ class GPT(nn.Module):
         self.final_norm = nn.LayerNorm(dims, eps=1e-5)
         self.mel_head = nn.Linear(dims, args.gpt_num_audio_tokens)
 
-    def make_cache(self) -> list[KVCache]:
-        return [KVCache() for _ in self.h]
+    def make_cache(self) -> list[PaddedKVCache]:
+        return [PaddedKVCache() for _ in self.h]
 
     def embed_prefix(self, cond_latent: mx.array, text_ids: mx.array) -> mx.array:
         """The rows before the first code: voice, `[START] text [STOP]`, then the start-audio code.
@@ -111,11 +116,20 @@ class GPT(nn.Module):
         positions = mx.arange(codes.shape[1]) + first + 1
         return self.mel_embedding(codes) + self.mel_pos_embedding(positions)
 
-    def __call__(self, embeddings: mx.array, cache: list[KVCache] | None = None) -> mx.array:
-        """The latents `final_norm(ln_f(h))` of each input row: what the HiFi-GAN decodes."""
+    def __call__(
+        self,
+        embeddings: mx.array,
+        cache: list[PaddedKVCache] | None = None,
+        mask: mx.array | None = None,
+    ) -> mx.array:
+        """The latents `final_norm(ln_f(h))` of each input row: what the HiFi-GAN decodes.
+
+        `mask` (bool, broadcast to (batch, heads, rows, keys)) says which keys each row sees;
+        by default the rows see the cache and each other causally.
+        """
         h = embeddings
         for block, layer_cache in zip(self.h, cache or [None] * len(self.h)):
-            h = block(h, layer_cache)
+            h = block(h, layer_cache, mask)
         return self.final_norm(self.ln_f(h))
 
     def logits(self, latents: mx.array) -> mx.array:
