@@ -120,11 +120,29 @@ def draw(probs: mx.array, uniforms: mx.array) -> mx.array:
     return mx.minimum(tokens, last_possible).astype(mx.int32)
 
 
+def pick(
+    logits: mx.array, seen: mx.array, settings: SamplingSettings, uniforms: mx.array | None
+) -> mx.array:
+    """(batch, vocab) fp32 logits -> (batch,) int32 codes: a draw with one uniform per row, or
+    the argmax when `settings.draw` is off (`uniforms` unused)."""
+    scores = process(logits, seen, settings)
+    if not settings.draw:
+        return mx.argmax(scores, axis=-1).astype(mx.int32)
+    return draw(mx.softmax(scores, axis=-1), uniforms)
+
+
+def random_uniforms(key: mx.array, n: int) -> tuple[mx.array, mx.array]:
+    """(the next key, n uniforms): one step of `mx.random`'s own key sequence, as an array
+    function, so that a compiled step can carry the key as state."""
+    key, subkey = mx.random.split(key)
+    return key, mx.random.uniform(shape=(n,), key=subkey)
+
+
 class Sampler:
     """Picks one code per row from fp32 logits and the ids seen so far.
 
-    Uniforms come from `uniforms` when given (tests pass coqui's), else from `mx.random`,
-    seeded by `seed` when given.
+    Uniforms come from `uniforms` when given (tests pass coqui's), else from `key`: the key of
+    `seed`, or one drawn from `mx.random`'s global state when no seed is given.
     """
 
     def __init__(
@@ -134,18 +152,19 @@ class Sampler:
         uniforms: Uniforms | None = None,
     ):
         self.settings = settings or SamplingSettings()
-        self.key = None if seed is None else mx.random.key(seed)
-        self.uniforms = uniforms or self._random_uniforms
+        self.injected = uniforms
+        if seed is None:  # a key from the global generator: `mx.random.seed` still repeats it
+            self.key = mx.random.randint(0, 2**24, shape=(2,), dtype=mx.uint32)
+        else:
+            self.key = mx.random.key(seed)
 
-    def _random_uniforms(self, n: int) -> mx.array:
-        if self.key is None:
-            return mx.random.uniform(shape=(n,))
-        self.key, key = mx.random.split(self.key)
-        return mx.random.uniform(shape=(n,), key=key)
+    def uniforms(self, n: int) -> mx.array:
+        if self.injected is not None:
+            return self.injected(n)
+        self.key, uniforms = random_uniforms(self.key, n)
+        return uniforms
 
     def __call__(self, logits: mx.array, seen: mx.array) -> mx.array:
         """(batch, vocab) logits -> (batch,) int32 codes."""
-        scores = process(logits, seen, self.settings)
-        if not self.settings.draw:
-            return mx.argmax(scores, axis=-1).astype(mx.int32)
-        return draw(mx.softmax(scores, axis=-1), self.uniforms(scores.shape[0]))
+        draws = self.uniforms(logits.shape[0]) if self.settings.draw else None
+        return pick(logits, seen, self.settings, draws)
