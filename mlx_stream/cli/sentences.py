@@ -6,14 +6,19 @@ import argparse
 import sys
 
 from ..errors import MlxStreamError
+from ..text import FORMAT_HELP, FORMATS
 from .common import Parser
 
 
 def build_parser(prog: str = "mlx-stream sentences") -> argparse.ArgumentParser:
     p = Parser(prog=prog, description="Print exactly what would be spoken, one sentence a line.")
     p.add_argument("file", nargs="?", help="input file (default: standard input)")
-    p.add_argument("--format", choices=("auto", "text", "claude-json"), default="auto")
-    p.add_argument("--tool-cues", action="store_true")
+    p.add_argument("--format", choices=FORMATS, default="auto", help=FORMAT_HELP)
+    p.add_argument(
+        "--tool-cues",
+        action="store_true",
+        help="include the short cue said when Claude runs a tool",
+    )
     return p
 
 
