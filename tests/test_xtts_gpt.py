@@ -9,7 +9,7 @@ patched `torch.multinomial`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 import mlx.core as mx
@@ -25,8 +25,18 @@ from transformers.generation.logits_process import (
 )
 
 from mlx_stream.errors import MlxStreamError
+from mlx_stream.xtts import cache as kv_cache
+from mlx_stream.xtts import generate as generation
+from mlx_stream.xtts.cache import PaddedKVCache
 from mlx_stream.xtts.config import InferenceArgs, ModelArgs
-from mlx_stream.xtts.generate import first_seen, generate, generate_step
+from mlx_stream.xtts.generate import (
+    compiled_step,
+    first_seen,
+    generate,
+    generate_step,
+    mark_seen,
+    sample_row,
+)
 from mlx_stream.xtts.gpt import GPT
 from mlx_stream.xtts.sampling import (
     Sampler,
@@ -34,6 +44,7 @@ from mlx_stream.xtts.sampling import (
     draw,
     penalize_repetition,
     process,
+    random_uniforms,
     top_k_filter,
     top_p_filter,
 )
@@ -427,6 +438,199 @@ def test_generate_step_yields_latent_per_code(ref):
     assert list(generate_step(gpt, ref.mlx_voice(), ref.text_ids(TEXTS[0]), max_codes=0)) == []
     beyond = generate_step(gpt, ref.mlx_voice(), ref.text_ids(TEXTS[0]), max_codes=10_000)
     assert len(list(beyond)) == ref.args.max_gen_audio_tokens  # never past the position table
+
+
+# --- the compiled step ------------------------------------------------------------------------
+
+
+def eager(sampler: Sampler):
+    """The same sampler behind a plain function: `generate_step` runs its steps eagerly."""
+    return lambda logits, seen: sampler(logits, seen)
+
+
+def capacities(rows: int, steps: int, step: int) -> list[int]:
+    """The cache lengths steps 0..steps-1 after a prefix of `rows` rows run at."""
+    return sorted({-(-(rows + index + 1) // step) * step for index in range(steps)})
+
+
+@pytest.mark.parametrize("settings", [GREEDY, REAL], ids=["greedy", "sampled"])
+def test_compiled_generation_equals_eager(ref, settings, monkeypatch):
+    """Every step to the last, with the cache grown every 16 rows: the same codes, the same
+    sampler key after, the latents equal within float rounding."""
+    monkeypatch.setattr(kv_cache, "STEP", 16)
+    gpt, voice, text = ref.mlx_gpt(), ref.mlx_voice(), ref.text_ids(TEXTS[0])
+    settings = SamplingSettings(**settings)
+    compiled, reference = Sampler(settings, seed=5), Sampler(settings, seed=5)
+    codes, latents = generate(gpt, voice, text, compiled)
+    assert "_compiled_step" in gpt.__dict__  # the compiled path ran
+    eager_codes, eager_latents = generate(gpt, voice, text, eager(reference))
+    assert codes == eager_codes and len(codes) > 10
+    assert len(capacities(gpt.embed_prefix(voice, text).shape[1], len(codes), 16)) >= 2
+    assert len(set(codes)) > len(codes) // 2
+    assert np.array_equal(np.array(compiled.key), np.array(reference.key))
+    assert max_diff(latents, eager_latents) < 1e-5
+
+
+@pytest.mark.parametrize("settings", [GREEDY, REAL], ids=["greedy", "sampled"])
+def test_compiled_step_equals_eager_step(ref, settings):
+    """One step at the first, a middle and the last row of a 64-row cache whose rows past the
+    offset hold noise: compiled and eager agree, and the noise is never seen (the latent is that
+    of a cache holding only the rows before the offset)."""
+    gpt, args = ref.mlx_gpt(), ref.args
+    heads, dims = args.gpt_n_heads, args.gpt_n_model_channels
+    rng = np.random.default_rng(0)
+
+    def noise():
+        return mx.array(rng.normal(size=(1, heads, 64, dims // heads)), mx.float32)
+
+    keys = [noise() for _ in range(args.gpt_layers)]
+    values = [noise() for _ in range(args.gpt_layers)]
+    seen = mark_seen(first_seen(gpt), mx.array([5], mx.int32))
+    settings = astuple(SamplingSettings(**settings))
+    code = mx.array([77], mx.int32)
+    for offset in (40, 52, 63):
+        index = offset - 40
+        where = (mx.array(index, mx.int32), mx.array(offset, mx.int32))
+        inputs = (code, *where, keys, values, seen, mx.random.key(offset), settings)
+        ours = compiled_step(gpt)(*inputs)
+        theirs = sample_row(gpt, *inputs)
+        assert ours[0].item() == theirs[0].item()
+        assert max_diff(ours[1], theirs[1]) < 1e-6
+        for mine, other in zip(ours[2:3] + ours[5:], theirs[2:3] + theirs[5:]):  # seen, key
+            assert np.array_equal(np.array(mine), np.array(other))
+        for before, mine, other in zip(keys + values, ours[3] + ours[4], theirs[3] + theirs[4]):
+            assert max_diff(mine, other) < 1e-6
+            rest = np.delete(np.array(mine), offset, axis=2)  # only the row at the offset changed
+            assert np.array_equal(rest, np.delete(np.array(before), offset, axis=2))
+        trimmed = [
+            PaddedKVCache(k[..., :offset, :], v[..., :offset, :], offset)
+            for k, v in zip(keys, values)
+        ]
+        exact = gpt(gpt.embed_codes(code[:, None], index), trimmed)
+        assert max_diff(ours[1], exact) < 1e-5
+
+
+def test_one_trace_serves_every_step(ref, monkeypatch):
+    """Traces counted by a side effect that runs only while tracing: one per cache length, and
+    none for the next utterance, whatever its text length."""
+    traces = []
+
+    def counting(model, code, index, offset, keys, *rest):
+        traces.append(keys[0].shape[2])
+        return sample_row(model, code, index, offset, keys, *rest)
+
+    monkeypatch.setattr(generation, "sample_row", counting)
+    gpt, voice = ref.mlx_gpt(), ref.mlx_voice()
+    sampler = Sampler(SamplingSettings(**GREEDY))
+    steps = ref.args.max_gen_audio_tokens  # random weights never stop greedy decoding
+    assert len(generate(gpt, voice, ref.text_ids(TEXTS[0]), sampler)[0]) == steps
+    assert traces == [128]
+    assert len(generate(gpt, voice, ref.text_ids(TEXTS[1]), sampler)[0]) == steps
+    assert traces == [128]
+
+    monkeypatch.setattr(kv_cache, "STEP", 16)
+    traces.clear()
+    text = ref.text_ids(TEXTS[1])
+    generate(gpt, voice, text, sampler)
+    expected = capacities(gpt.embed_prefix(voice, text).shape[1], steps - 1, 16)
+    assert traces == expected and len(expected) >= 2
+    generate(gpt, voice, text, sampler)
+    assert traces == expected
+
+
+def stopping_gpt(ref: Reference) -> tuple[GPT, int]:
+    """Our GPT with the stop code's bias raised so that greedy decoding stops midway (at the
+    returned code number), with a clear margin."""
+    gpt, stop = ref.mlx_gpt(), ref.args.gpt_stop_audio_token
+    penalty_only = SamplingSettings(repetition_penalty=REAL["repetition_penalty"], warp=False)
+    scores = []
+
+    def recording(logits, seen):
+        scores.append(np.array(process(logits, seen, penalty_only))[0])
+        return mx.array([int(np.argmax(np.delete(scores[-1], stop)))], mx.int32)
+
+    generate(gpt, ref.mlx_voice(), ref.text_ids(TEXTS[0]), recording)
+    short = [np.delete(s, stop).max() - s[stop] for s in scores]
+    at = min(range(4, len(short) - 2), key=lambda t: short[t] - min(short[:t]))
+    assert short[at] < min(short[:at]) - 0.02
+    bias = np.array(gpt.mel_head.bias)
+    bias[stop] += short[at] + 0.5 * (min(short[:at]) - short[at])
+    gpt.mel_head.bias = mx.array(bias)
+    return gpt, at
+
+
+def test_the_stop_code_launches_no_step(ref, monkeypatch):
+    """The step after the stop code is never launched: compiled, counted as launches and as the
+    sampler key's draws; eager, counted as GPT calls."""
+    gpt, at = stopping_gpt(ref)
+    voice, text, stop = ref.mlx_voice(), ref.text_ids(TEXTS[0]), ref.args.gpt_stop_audio_token
+    launches = []
+    async_eval = mx.async_eval
+
+    def counting_launches(*arrays):
+        launches.append(len(arrays))
+        return async_eval(*arrays)
+
+    monkeypatch.setattr(mx, "async_eval", counting_launches)
+    sampler = Sampler(SamplingSettings(**GREEDY), seed=2)
+    codes = [code for code, _ in generate_step(gpt, voice, text, sampler)]
+    assert len(codes) == at + 1 and codes[-1] == stop and stop not in codes[:-1]
+    assert len(launches) == 1 + at  # the prefix, then one step per code after the first
+    key = mx.random.key(2)
+    for _ in codes:  # one draw per code: the step after the stop never drew
+        key, _ = random_uniforms(key, 1)
+    assert np.array_equal(np.array(sampler.key), np.array(key))
+    monkeypatch.undo()
+
+    calls = []
+    call = GPT.__call__
+
+    def counting_calls(self, *args, **kwargs):
+        calls.append(args[0].shape[1])
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT, "__call__", counting_calls)
+    eager_codes = [c for c, _ in generate_step(gpt, voice, text, eager(Sampler(sampler.settings)))]
+    assert eager_codes == codes
+    assert len(calls) == 1 + at and calls[1:] == [1] * at
+
+
+def test_injected_uniforms_are_drawn_once_per_code(ref):
+    """Through the compiled step too: one uniform per code handed out, none for argmax."""
+    gpt, voice, text = ref.mlx_gpt(), ref.mlx_voice(), ref.text_ids(TEXTS[1])
+    drawn = []
+
+    def uniforms(n: int) -> mx.array:
+        drawn.append(n)
+        return mx.array([0.5] * n, mx.float32)
+
+    codes = list(
+        generate_step(gpt, voice, text, Sampler(SamplingSettings(**REAL), uniforms=uniforms))
+    )
+    assert drawn == [1] * len(codes)
+    argmax = SamplingSettings(warp=False, draw=False)
+    sampler = Sampler(argmax, uniforms=lambda n: pytest.fail("argmax drew a uniform"))
+    assert len(list(generate_step(gpt, voice, text, sampler, max_codes=6))) == 6
+
+
+def test_the_compiled_step_follows_the_model(ref):
+    """Weights changed in place after a trace (quantized here) are the ones the step uses."""
+    gpt, voice, text = ref.mlx_gpt(), ref.mlx_voice(), ref.text_ids(TEXTS[1])
+    settings = SamplingSettings(**GREEDY)
+    _, before = generate(gpt, voice, text, Sampler(settings))
+    nn.quantize(gpt, group_size=32, bits=4, class_predicate=lambda _, m: isinstance(m, nn.Linear))
+    codes, latents = generate(gpt, voice, text, Sampler(settings))
+    eager_codes, eager_latents = generate(gpt, voice, text, eager(Sampler(settings)))
+    assert codes == eager_codes and max_diff(latents, eager_latents) < 1e-5
+    assert max_diff(latents, before) > 1e-3
+
+
+def test_unseeded_samplers_follow_mx_random_seed():
+    mx.random.seed(4)
+    first = Sampler().uniforms(3)
+    mx.random.seed(4)
+    assert np.array_equal(np.array(Sampler().uniforms(3)), np.array(first))
+    assert not np.array_equal(np.array(Sampler().uniforms(3)), np.array(first))
 
 
 # --- each processor against transformers' own -----------------------------------------------------
