@@ -194,7 +194,7 @@ class WavSink(Sink):
 def _wav_header(rate: int, frames: int | None) -> bytes:
     """RIFF/WAVE, IEEE float 32-bit mono, with a fact chunk; `frames=None` leaves the sizes open."""
     data = 0xFFFFFFFF if frames is None else min(frames * 4, 0xFFFFFFFF - 50)
-    count = 0xFFFFFFFF if frames is None else frames
+    count = 0xFFFFFFFF if frames is None else min(frames, 0xFFFFFFFF)
     riff = 0xFFFFFFFF if frames is None else 50 + data
     return struct.pack(
         "<4sI4s4sIHHIIHHH4sII4sI",
