@@ -42,6 +42,10 @@ def resolve(
         return Path(snapshot_download(repo, allow_patterns=allow_patterns, local_files_only=True))
     except Exception:
         pass  # not cached yet: download below
+    if _offline():  # no download to announce
+        raise MlxStreamError(
+            f"cannot download {what} '{repo}' (HF_HUB_OFFLINE is set): {_NO_NETWORK}"
+        )
     if licence:
         print(f"Downloading {repo} ({licence}).", file=sys.stderr, flush=True)
     try:
@@ -66,8 +70,7 @@ def _failure(e: Exception) -> tuple[str, str]:
         RevisionNotFoundError,
     )
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    if offline or isinstance(e, OfflineModeIsEnabled):
+    if _offline() or isinstance(e, OfflineModeIsEnabled):
         return "HF_HUB_OFFLINE is set", _NO_NETWORK
     if isinstance(e, GatedRepoError):
         return (
@@ -91,6 +94,10 @@ def _failure(e: Exception) -> tuple[str, str]:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror, "free some disk space or fix the cache folder (HF_HOME), then retry"
     return _first_line(e), _NO_NETWORK
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
 def _is_network_error(e: BaseException) -> bool:
