@@ -21,6 +21,7 @@ def run_cli(*args: str, env: dict | None = None, input: bytes | None = None, tim
     return subprocess.run(
         [sys.executable, "-m", "mlx_stream", *args],
         input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True,
         env={**os.environ, **(env or {})},
         timeout=timeout,

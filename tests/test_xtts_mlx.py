@@ -367,6 +367,12 @@ def test_bad_checkpoints_are_one_line_errors(checkpoints, tmp_path):
     with pytest.raises(MlxStreamError) as e:
         weights.convert(tmp_path / "nllb", tmp_path / "out")
     assert "not XTTS v2" in one_line(e)
+    from mlx_stream.nllb import weights as nllb_weights
+
+    nllb_weights.convert(tmp_path / "nllb", tmp_path / "nllb-mlx", dtype="float32")
+    with pytest.raises(MlxStreamError) as e:  # converted, but not XTTS
+        MlxXttsSynthesizer.from_pretrained(tmp_path / "nllb-mlx", cache_dir=tmp_path)
+    assert "holds a 'm2m_100' model, not XTTS v2" in one_line(e)
     truncated = tmp_path / "truncated"
     shutil.copytree(checkpoints["2x64"][1], truncated)
     data = (truncated / "model.safetensors").read_bytes()

@@ -107,7 +107,7 @@ class MlxXttsSynthesizer:
         `seed` (the same seed and text give the same audio) and `cache_dir` (cloned voices).
         """
         path = Path(path_or_repo).expanduser()
-        if not weights.is_converted(path):
+        if not weights.toolkit.is_converted(path):  # converted NLLB weights fail in `load`
             dtype = dtype or weights.toolkit.default_dtype()
             kind = f"q{quantize_bits}" if quantize_bits else dtype
             target = Path(weights_dir) / f"{path.name or str(path_or_repo)}-{kind}"
