@@ -138,8 +138,9 @@ def translation_markdown(translate: dict) -> str:
         "`vs X`: X's sentence time / this one's (above 1× is faster than X). "
         "Step efficiency: the decode step's weight matrix products alone (same shapes and dtype, "
         "same run) / the measured step. Weight-read floor: the weight bytes a step reads / "
-        f"{fmt(translate.get('read_GB_per_s'))} GB/s, numpy's BLAS streaming a 1 GiB matrix "
-        f"through a matrix-vector product. MLX's BLAS: {translate.get('blas', 'not recorded')}. "
+        f"{fmt(translate.get('read_GB_per_s'))} GB/s, the fastest this machine read a 1 GiB "
+        "matrix through a matrix-vector product (numpy's BLAS or MLX's). "
+        f"MLX's BLAS: {translate.get('blas', 'not recorded')}. "
         "Peak MB: `mx.get_peak_memory` for MLX, growth of the process's peak RSS over its size "
         "before loading for the others.",
         table(*translation_rows(translate)),
