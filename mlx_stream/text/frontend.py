@@ -7,12 +7,12 @@ from typing import IO, TextIO
 
 from .clean import MarkdownCleaner, PlainCleaner
 from .ingest import read_deltas
-from .scripts import CLOSERS, GREEK_QUESTION, STOPS
+from .scripts import CLOSERS, GREEK_QUESTION, NO_SPACE, STOPS
 from .segment import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SentenceSegmenter
 from .stats import IngestStats
 
 _STOP = re.compile("[" + re.escape(STOPS + GREEK_QUESTION) + "]")
-_STOP_OR_BREAK = re.compile("[" + re.escape(STOPS + GREEK_QUESTION) + "\n]")
+_SEPARATOR = re.compile(f"[\\s{NO_SPACE}]")
 _AT_STOP = re.compile(
     "[" + re.escape(STOPS + GREEK_QUESTION) + "][" + re.escape(CLOSERS) + r"]*\s*$"
 )
@@ -25,8 +25,10 @@ class TextFrontEnd:
     speech engine's limit (after translation, which may lengthen it). The text is read as
     markdown (CommonMark), or as plain text with `markdown=False`.
 
-    A sentence can only end at a stop or a line break, so deltas are gathered until one comes
-    (or until a sentence's worth has): the same sentences, at the same moment, for less work."""
+    A sentence can only end at a stop or a line break, and the cleaner gives out whole words
+    only, so deltas are gathered until a line break comes, or a separator (white space, a
+    character of a script without spaces) after a stop (or until a sentence's worth has): the
+    same sentences, at the same moment, for less work."""
 
     def __init__(
         self,
@@ -50,8 +52,11 @@ class TextFrontEnd:
     def feed(self, delta: str) -> list[str]:
         self._gathered.append(delta)
         self._size += len(delta)
+        self._open = self._open or _STOP.search(delta) is not None
         if not (
-            self._open or _STOP_OR_BREAK.search(delta) or self._size > self.segmenter.max_chars
+            "\n" in delta
+            or (self._open and _SEPARATOR.search(delta))
+            or self._size > self.segmenter.max_chars
         ):
             return []
         sentences = self.segmenter.feed(self.cleaner.feed(self._take()))

@@ -35,6 +35,7 @@ COMPACT_CHARS = 1024  # drop the spoken start of an open paragraph once it is th
 
 _CUT_CHAR = re.compile(f"[\\s{NO_SPACE}]")
 _CONTAINERS = ("bullet_list_open", "ordered_list_open", "footnote_reference_open")
+_ONE_PIECE = ("heading_open", "hr", "fence")  # closed once all of it is said
 _TASK = re.compile(r"\[[ xX]\](?=\s)")
 _BULLET = re.compile(r"[-*+][ \t]")
 _ORDERED = re.compile(r"[0-9]{1,9}[.)]")
@@ -453,8 +454,8 @@ class MarkdownReader:
             if last.type in ("bullet_list_open", "ordered_list_open"):
                 items = [t for t in tokens if t.level == 1 and t.type == "list_item_open"]
                 start = items[-1].map[0]
-            ended = last.map[1] < len(lines) and self._done >= last.map[1]
-            if ended and last.type not in _CONTAINERS:
+            closed = last.map[1] < len(lines) or last.type in _ONE_PIECE
+            if closed and self._done >= last.map[1] and last.type not in _CONTAINERS:
                 start = last.map[1]  # all said, and closed: nothing later can join it
             if len(tops) > 1 and any(line.strip() for line in lines[tops[-2].map[1] : last.map[0]]):
                 start = min(start, tops[-2].map[1])  # link reference definitions stay
