@@ -20,7 +20,14 @@ import torch.nn.functional as F
 
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.xtts.config import ModelArgs
-from mlx_stream.xtts.hifigan import FRAME, HifiganGenerator, interpolate, linear_taps
+from mlx_stream.xtts.hifigan import (
+    FRAME,
+    HifiganGenerator,
+    dilated_conv1d,
+    interpolate,
+    linear_taps,
+    upsample,
+)
 from mlx_stream.xtts.stream import CONTEXT, CoquiStream, ExactStream
 
 PREFIX = "hifigan_decoder.waveform_decoder."
@@ -199,6 +206,41 @@ def test_sanitized_weights_decode_like_coqui(small_reference, style):
         assert out.shape == expected.shape
         np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
         assert np.abs(expected).max() > 0.05  # not a silent decoder
+
+
+@pytest.mark.parametrize("kernel,dilation,length", [(3, 3, 17), (7, 5, 40), (11, 5, 3), (3, 1, 9)])
+def test_dilated_conv_as_phases_is_torchs(kernel, dilation, length):
+    """The phase form of a dilated conv, at lengths not a multiple of the dilation, batch 2."""
+    import mlx.nn as nn
+
+    rng = np.random.default_rng(kernel * dilation + length)
+    x = rng.standard_normal((2, 6, length)).astype(np.float32)
+    w = rng.standard_normal((6, 6, kernel)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    padding = dilation * (kernel - 1) // 2
+    expected = F.conv1d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias),
+                        padding=padding, dilation=dilation).numpy()  # fmt: skip
+    conv = nn.Conv1d(6, 6, kernel, padding=padding, dilation=dilation)
+    conv.weight, conv.bias = mx.array(w.transpose(0, 2, 1)), mx.array(bias)
+    out = np.array(dilated_conv1d(mx.array(x.transpose(0, 2, 1)), conv)).transpose(0, 2, 1)
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("stride,kernel", [(8, 16), (2, 4), (3, 7)])
+def test_upsampling_as_a_gemm_is_torchs(stride, kernel):
+    """The GEMM and overlap-add form (kernel = 2 x stride), and the native fallback otherwise."""
+    import mlx.nn as nn
+
+    rng = np.random.default_rng(stride + kernel)
+    x = rng.standard_normal((2, 5, 7)).astype(np.float32)
+    w = rng.standard_normal((5, 3, kernel)).astype(np.float32)
+    padding = (kernel - stride) // 2
+    expected = F.conv_transpose1d(torch.from_numpy(x), torch.from_numpy(w), stride=stride,
+                                  padding=padding).numpy()  # fmt: skip
+    up = nn.ConvTranspose1d(5, 3, kernel, stride, padding=padding)
+    up.weight = mx.array(w.transpose(1, 2, 0))
+    out = np.array(upsample(mx.array(x.transpose(0, 2, 1)), up)).transpose(0, 2, 1)
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
 
 
 def test_decoder_without_conditioning_per_stage():
