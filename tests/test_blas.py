@@ -216,14 +216,20 @@ def test_physical_cores():
     assert 1 <= blas.physical_cores() <= (os.cpu_count() or 1)
 
 
-@pytest.mark.skipif(sys.platform != "darwin", reason="macOS only")
-def test_never_on_macos():
-    assert report() == {
-        "name": "Accelerate",
-        "path": None,
-        "threads": None,
-        "note": "macOS: MLX uses Apple's Accelerate",
-    }
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_never_loads_off_linux(platform, monkeypatch):
+    """macOS (MLX uses Accelerate) and other systems: nothing is looked for or loaded, whatever
+    the setting says."""
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setenv(blas.ENV, "/usr/lib/x86_64-linux-gnu/blis-pthread/libblis.so.4")
+    monkeypatch.setattr(blas, "_load_library", lambda path: pytest.fail(f"loaded {path}"))
+    chosen = blas._choose()
+    assert chosen.path is None
+    if platform == "darwin":
+        assert chosen.name == "Accelerate"
+        assert chosen.note == "macOS: MLX uses Apple's Accelerate"
+    else:
+        assert chosen.note == "not Linux (win32): left alone"
 
 
 def candidates_of(name: str) -> list[Path]:
