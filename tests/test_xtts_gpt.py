@@ -767,3 +767,14 @@ def test_bad_settings_are_refused(bad):
         SamplingSettings(**bad)
     if "temperature" in bad:
         SamplingSettings(**bad, warp=False)  # greedy decoding has no temperature to check
+
+
+def test_gelu_is_gpt2s():
+    """The sigmoid form of GPT-2's GELU against transformers' `gelu_new`, tails included."""
+    from transformers.activations import NewGELUActivation
+
+    from mlx_stream.xtts.gpt import gelu_new
+
+    x = np.concatenate([np.linspace(-12, 12, 20001), [-1e6, -50.0, 50.0, 1e6]]).astype(np.float32)
+    expected = NewGELUActivation()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.array(gelu_new(mx.array(x))), expected, rtol=1e-6, atol=1e-6)
