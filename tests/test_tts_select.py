@@ -15,7 +15,7 @@ from mlx_stream.tts import EspeakSynthesizer, SaySynthesizer, choose_backend, lo
 
 ON_A_MAC = sys.platform == "darwin" and shutil.which("say") is not None
 SYSTEM, SYSTEM_NAME = (SaySynthesizer, "say") if ON_A_MAC else (EspeakSynthesizer, "espeak-ng")
-SLOW = "XTTS would run ~6x slower than real time on this CPU; use --tts xtts to force it"
+SLOW = "XTTS would run ~4x slower than real time on this CPU; use --tts xtts to force it"
 MISSING = "coqui-tts is not installed"
 ON_MPS = "on mps, which keeps up with playback"
 ON_CUDA = "on cuda, which keeps up with playback"

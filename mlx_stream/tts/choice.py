@@ -20,7 +20,7 @@ from .voices import looks_like_path
 
 NAMES = {"xtts": "XTTS v2", "say": "say", "espeak": "espeak-ng"}
 ENGINE_NAMES = {"mlx": "XTTS v2 (MLX)", "coqui": "XTTS v2 (coqui)"}
-SLOW = "XTTS would run ~6x slower than real time on this CPU; use --tts xtts to force it"
+SLOW = "XTTS would run ~4x slower than real time on this CPU; use --tts xtts to force it"
 
 
 def choose_backend(
