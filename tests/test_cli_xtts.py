@@ -19,7 +19,10 @@ def test_a_recording_under_auto_speaks_with_mlx_xtts(small_xtts_mlx_dir, referen
     result = run_cli(*args, "--seed", "5", "--output", str(out), TEXT, env=env)
     assert result.returncode == 0, result.stderr.decode()
     stderr = result.stderr.decode()
-    assert f"speech: XTTS v2 (MLX) (--voice {reference_wav} is a recording); warning: on this CPU" in stderr
+    assert (
+        f"speech: XTTS v2 (MLX) (--voice {reference_wav} is a recording); warning: on this CPU"
+        in stderr
+    )
     assert "Traceback" not in stderr and result.stdout == b""
     audio, rate = sf.read(out, dtype="float32")
     reference = MlxXttsSynthesizer.from_pretrained(
