@@ -6,9 +6,11 @@ keeps the clock a real-time player would, so underruns are counted without a sou
 Random weights produce no readable text, so two things are set from the text instead of left to
 chance: the translation runs for as many tokens as a real one of the sentence would take (and is
 timed in full), and the speech is made of the source sentence, for as many audio tokens as reading
-it takes. Everything else is the code users run. The speech is coqui's XTTS (the `bench` extra).
+it takes. Everything else is the code users run. The speech is XTTS v2 in MLX (the default
+engine, converted from the speech section's cached random checkpoint), or coqui's XTTS on torch
+with `--engine coqui` (the `bench` extra).
 
-    python -m mlx_stream.bench.e2e [--quick]
+    python -m mlx_stream.bench.e2e [--quick] [--engine mlx|coqui]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -80,8 +83,17 @@ class RandomWeightsTranslator:
         return text
 
 
+def cap_codes(synthesizer, codes: int) -> None:
+    """Stop either engine's GPT after `codes` audio codes."""
+    gpt = synthesizer.model.gpt
+    if hasattr(gpt, "max_gen_mel_tokens"):  # coqui
+        gpt.max_gen_mel_tokens = codes
+    else:  # MLX: generate_step stops after gpt_max_audio_tokens - 3 codes
+        gpt.args.gpt_max_audio_tokens = codes + 3
+
+
 class ReadingLengthSynthesizer:
-    """XTTS capped at the audio tokens reading the text takes (random weights never stop)."""
+    """XTTS capped at the audio codes reading the text takes (random weights never stop)."""
 
     def __init__(self, synthesizer):
         self.synthesizer = synthesizer
@@ -90,8 +102,7 @@ class ReadingLengthSynthesizer:
     def _cap(self, text: str) -> None:
         from .speech import CHARS_PER_SECOND, TOKENS_PER_SECOND
 
-        tokens = max(8, round(len(text) / CHARS_PER_SECOND * TOKENS_PER_SECOND))
-        self.synthesizer.model.gpt.max_gen_mel_tokens = tokens
+        cap_codes(self.synthesizer, max(8, round(len(text) / CHARS_PER_SECOND * TOKENS_PER_SECOND)))
 
     def stream(self, text: str, language: str):
         self._cap(text)
@@ -103,21 +114,54 @@ class ReadingLengthSynthesizer:
 
 
 def speech_device() -> str:
-    torch = need("torch", "the end-to-end benchmark (coqui's XTTS)")
+    torch = need("torch", "the end-to-end benchmark with coqui's XTTS")
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def run(quick: bool = False) -> dict:
+def mlx_xtts(folder: Path):
+    """MLX XTTS on the speech section's random checkpoint, converted once into the cache."""
+    import mlx.core as mx
+
+    from ..tts.mlx_xtts import MlxXttsSynthesizer
+    from ..xtts import weights
+    from . import speech
+    from .translate import default_cache
+
+    cache = Path(default_cache())
+    source, _ = speech.checkpoint("full", cache, timeout=3600)
+    dtype = "float32" if mx.default_device() == mx.cpu else "float16"
+    target = cache / f"{source.name.removesuffix('-coqui')}-mlx-{dtype}"
+    if not weights.toolkit.is_converted(target):
+        weights.convert(source, target, dtype=dtype, force=target.exists())
+    synthesizer = MlxXttsSynthesizer.from_pretrained(
+        target, speech.SPEAKER, seed=0, cache_dir=folder / "cache"
+    )
+    return synthesizer, f"XTTS v2 in MLX, {dtype}, {mx.default_device()}"
+
+
+def coqui_xtts(folder: Path):
+    """Coqui's XTTS on a full-size random model built in memory."""
+    from . import speech
+
+    need("TTS", "the end-to-end benchmark with coqui's XTTS")
+    device = speech_device()
+    from ..tts.xtts import XttsSynthesizer
+
+    xtts = XttsSynthesizer(
+        speech.full_size_model(folder), folder, "cpu", seed=0, cache_dir=folder / "cache"
+    )
+    if device != "cpu":
+        xtts._move_to(device)
+    return xtts, f"XTTS v2 in coqui-tts, {device}"
+
+
+def run(quick: bool = False, engine: str = "mlx") -> dict:
     import mlx.core as mx
 
     from ..pipeline import Pipeline
     from ..translate import Translator
-    from . import speech, translate
-
-    need("TTS", "the end-to-end benchmark (coqui's XTTS)")
-    device = speech_device()
-    from ..tts.xtts import XttsSynthesizer
+    from . import translate
 
     variant = "float32" if mx.default_device() == mx.cpu else "q4"
     translator = Translator.from_pretrained(
@@ -125,10 +169,7 @@ def run(quick: bool = False) -> dict:
     )
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         folder = Path(tmp)
-        model = speech.full_size_model(folder)
-        xtts = XttsSynthesizer(model, folder, "cpu", seed=0, cache_dir=folder / "cache")
-        if device != "cpu":
-            xtts._move_to(device)
+        xtts, speech_name = (mlx_xtts if engine == "mlx" else coqui_xtts)(folder)
         synthesizer = ReadingLengthSynthesizer(xtts)
         sink = RealTimeClockSink(synthesizer.sample_rate)
         pipeline = Pipeline(
@@ -136,7 +177,7 @@ def run(quick: bool = False) -> dict:
         )
         # one-time costs (first MLX graph, first XTTS call) are paid before the clock starts
         translator.translate("Warm up.", tgt="fra_Latn", max_new_tokens=4)
-        xtts.model.gpt.max_gen_mel_tokens = 4
+        cap_codes(xtts, 4)
         list(xtts.stream("Warm up.", "fr"))
 
         paragraph = QUICK_PARAGRAPH if quick else PARAGRAPH
@@ -159,7 +200,8 @@ def run(quick: bool = False) -> dict:
     audio = sum(s.audio_seconds for s in report.spoken)
     return {
         "translator": f"MLX {variant}, random NLLB-600M, greedy",
-        "speech": f"XTTS v2 dimensions, random weights, {device}",
+        "speech": f"{speech_name}; XTTS v2 dimensions, random weights",
+        "first audio ms (median)": median_first_audio(report),
         "sentences": rows,
         "paragraph chars": len(paragraph),
         "first sound after s": round(sink.started - start, 2) if sink.started else None,
@@ -173,11 +215,17 @@ def run(quick: bool = False) -> dict:
     }
 
 
+def median_first_audio(report) -> float | None:
+    times = [s.first_audio_ms for s in report.spoken if s.first_audio_ms is not None]
+    return round(statistics.median(times)) if times else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a two-sentence paragraph")
+    parser.add_argument("--engine", choices=("mlx", "coqui"), default="mlx", help="XTTS engine")
     args = parser.parse_args(argv)
-    print(json.dumps(run(quick=args.quick), indent=2))
+    print(json.dumps(run(quick=args.quick, engine=args.engine), indent=2))
     return 0
 
 
