@@ -80,23 +80,28 @@ def test_nllb_is_converted_to_float32_by_default_on_the_cpu(tmp_path):
 
 
 def test_bench_reports_a_missing_peer_and_runs_the_rest(tmp_path):
-    """coqui-tts missing: the e2e section says what to install, the text section still runs, and
-    the run succeeds (only a failure of our own code fails it)."""
+    """coqui-tts missing and no cached XTTS checkpoint: the e2e section says what to install
+    (before building anything), the text section still runs, and the run succeeds (only a
+    failure of our own code fails it)."""
     blocked = tmp_path / "blocked"
     (blocked / "TTS").mkdir(parents=True)
     (blocked / "TTS" / "__init__.py").write_text("raise ImportError('not installed')\n")
     out = tmp_path / "out"
     done = run_cli(
         "bench", "--quick", "--only", "e2e,text", "--out", str(out),
-        env={"PYTHONPATH": str(blocked)},
+        env={"PYTHONPATH": str(blocked), "MLX_STREAM_BENCH": str(tmp_path / "bench")},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     results = json.loads((out / "results.json").read_text())
     e2e, text = results["sections"]["e2e"], results["sections"]["text"]
     assert e2e["missing"] == (
-        "the end-to-end benchmark (coqui's XTTS) needs TTS: pip install 'mlx-stream[bench]'"
+        "the end-to-end benchmark's random XTTS checkpoint (built once by coqui) needs TTS: "
+        "pip install 'mlx-stream[bench]'"
     )
     assert "error" not in text and "missing" not in text
     report = (out / "report.md").read_text()
     assert f"## E2e\n\nNot run: {e2e['missing']}" in report
+    assert not (tmp_path / "bench" / "cache").exists() or not any(
+        (tmp_path / "bench" / "cache").iterdir()
+    )
     assert results["machine"]["BLAS under MLX"] == blas_in_a_fresh_process()

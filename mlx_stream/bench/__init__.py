@@ -20,8 +20,8 @@ EXTRA = "pip install 'mlx-stream[bench]'"
 
 
 def default_folder() -> Path:
-    """Where runs and cached models go: `benchmarks/out/` of a source checkout, else
-    `$MLX_STREAM_BENCH`, else `~/.cache/mlx-stream/bench`."""
+    """Where runs and cached models go: `$MLX_STREAM_BENCH`, else `benchmarks/out/` of a source
+    checkout, else `~/.cache/mlx-stream/bench`."""
     if env := os.environ.get("MLX_STREAM_BENCH"):
         return Path(env)
     checkout = Path(__file__).resolve().parents[2] / "benchmarks"

@@ -129,6 +129,8 @@ def mlx_xtts(folder: Path):
     from .translate import default_cache
 
     cache = Path(default_cache())
+    if not (cache / speech.checkpoint_name("full")).is_dir():
+        need("TTS", "the end-to-end benchmark's random XTTS checkpoint (built once by coqui)")
     source, _ = speech.checkpoint("full", cache, timeout=3600)
     dtype = "float32" if mx.default_device() == mx.cpu else "float16"
     target = cache / f"{source.name.removesuffix('-coqui')}-mlx-{dtype}"
@@ -163,13 +165,13 @@ def run(quick: bool = False, engine: str = "mlx") -> dict:
     from ..translate import Translator
     from . import translate
 
-    variant = "float32" if mx.default_device() == mx.cpu else "q4"
-    translator = Translator.from_pretrained(
-        translate.mlx_model(translate.reference_model(), variant)
-    )
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         folder = Path(tmp)
         xtts, speech_name = (mlx_xtts if engine == "mlx" else coqui_xtts)(folder)
+        variant = "float32" if mx.default_device() == mx.cpu else "q4"
+        translator = Translator.from_pretrained(
+            translate.mlx_model(translate.reference_model(), variant)
+        )
         synthesizer = ReadingLengthSynthesizer(xtts)
         sink = RealTimeClockSink(synthesizer.sample_rate)
         pipeline = Pipeline(
