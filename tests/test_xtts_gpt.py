@@ -440,6 +440,29 @@ def test_generate_step_yields_latent_per_code(ref):
     assert len(list(beyond)) == ref.args.max_gen_audio_tokens  # never past the position table
 
 
+@pytest.mark.parametrize("settings", [GREEDY, REAL], ids=["greedy", "sampled"])
+def test_voice_rows_computed_once_serve_every_utterance(ref, settings):
+    """A prefill that starts after the voice's cached rows: the same codes and latents as the
+    whole prefix, for two texts in a row, and the voice's own arrays left as they were."""
+    gpt, voice = ref.mlx_gpt(), ref.mlx_voice()
+    rows = gpt.voice_rows(voice)
+    assert len(rows) == ref.args.gpt_layers and rows[0][0].shape[2] == voice.shape[1]
+    kept = [(np.array(k), np.array(v)) for k, v in rows]
+    settings = SamplingSettings(**settings)
+    for text in TEXTS:
+        ids = ref.text_ids(text)
+        whole = list(generate_step(gpt, voice, ids, Sampler(settings, seed=3), max_codes=24))
+        cached = generate_step(gpt, voice, ids, Sampler(settings, seed=3), 24, voice=rows)
+        cached = list(cached)
+        assert [c for c, _ in cached] == [c for c, _ in whole] and len(whole) > 3
+        for (_, a), (_, b) in zip(cached, whole):
+            assert max_diff(a, b) < 1e-5
+    assert all(
+        np.array_equal(np.array(k), k0) and np.array_equal(np.array(v), v0)
+        for (k, v), (k0, v0) in zip(rows, kept)
+    )
+
+
 # --- the compiled step ------------------------------------------------------------------------
 
 

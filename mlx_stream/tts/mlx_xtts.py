@@ -164,6 +164,7 @@ class MlxXttsSynthesizer:
             latent, embedding = self._clone([Path(p).expanduser() for p in paths])
         self.voice = (latent, embedding)
         self._bias = self.model.decoder.voice(embedding)
+        self._voice_rows = self.model.gpt.voice_rows(latent)
 
     def _clone(self, recordings: list[Path]) -> tuple[mx.array, mx.array]:
         from ..xtts.dsp import read_recording
@@ -215,7 +216,7 @@ class MlxXttsSynthesizer:
 
     def _generate(self, piece: str, tag: str, sampler: Sampler):
         ids = mx.array([self.tokenizer.encode(piece, tag)])
-        return generate_step(self.model.gpt, self.voice[0], ids, sampler)
+        return generate_step(self.model.gpt, self.voice[0], ids, sampler, voice=self._voice_rows)
 
     def _stream(self, pieces: list[str], tag: str) -> Iterator[np.ndarray]:
         sampler = self._sampler()

@@ -108,12 +108,14 @@ def generate_step(
     text_ids: mx.array,
     choose: Chooser | None = None,
     max_codes: int | None = None,
+    voice: list[tuple[mx.array, mx.array]] | None = None,
 ) -> Iterator[tuple[int, mx.array]]:
     """Yield (code, latent (1, 1, dims)) per step for one utterance, the stop code included.
 
     Stops after the stop code or after `max_codes` codes (at most, and by default, the model's
     limit, as coqui does; no stop code then, and as many latents as codes). `cond_latent` is (1, 32, dims),
-    `text_ids` (1, length). Each step is launched (`mx.async_eval`) before the previous one is
+    `text_ids` (1, length); `voice`, when given, is `model.voice_rows(cond_latent)`, and the
+    prefill starts after those rows. Each step is launched (`mx.async_eval`) before the previous one is
     handed out, but only once the code it feeds back is known not to be the stop code: no step
     is computed that cannot be used.
     """
@@ -124,14 +126,19 @@ def generate_step(
     if max_codes <= 0:
         return
     prefix = model.embed_prefix(cond_latent, text_ids)
+    rows = prefix.shape[1]
     cache = model.make_cache()
+    if voice is not None:
+        done = voice[0][0].shape[2]
+        cache = [PaddedKVCache(keys, values, done) for keys, values in voice]
+        prefix = prefix[:, done:]
     latent = model(prefix, cache)[:, -1:, :]
     seen = first_seen(model)
     code = choose(model.logits(latent[:, 0]).astype(mx.float32), seen)
     state = (code, latent, mark_seen(seen, code), *_arrays(cache))
     del cache
     mx.async_eval(state)
-    step, pure = _stepper(model, choose, prefix.shape[1])
+    step, pure = _stepper(model, choose, rows)
     for index in range(max_codes):
         code, latent = state[:2]
         more = index + 1 < max_codes

@@ -114,6 +114,19 @@ class GPT(nn.Module):
         audio = self.mel_embedding(start_audio) + self.mel_pos_embedding(mx.arange(1))
         return mx.concatenate([cond_latent.astype(text.dtype), text, audio], axis=1)
 
+    def voice_rows(self, cond_latent: mx.array) -> list[tuple[mx.array, mx.array]]:
+        """Each layer's keys and values for the voice rows, computed now.
+
+        The voice rows come first and carry no position, so what they leave in the cache does
+        not depend on the text: a voice computes it once, and each utterance's prefill starts
+        after it (`generate_step(..., voice=...)`).
+        """
+        cache = self.make_cache()
+        self(cond_latent.astype(self.text_embedding.weight.dtype), cache)
+        rows = [(c.keys[..., : c.offset, :], c.values[..., : c.offset, :]) for c in cache]
+        mx.eval(rows)
+        return rows
+
     def embed_codes(self, codes: mx.array, first: int | mx.array = 0) -> mx.array:
         """Rows for `codes` (batch, length), the first of which is code number `first` (from 0).
 
