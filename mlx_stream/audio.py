@@ -46,8 +46,10 @@ class Sink:
     def write(self, chunk: np.ndarray) -> None:
         pass
 
-    def end_sentence(self) -> None:
-        """The audio of one sentence is complete (the player stops counting silence as an underrun)."""
+    def end_sentence(self) -> bool:
+        """The audio of one sentence is complete (the player stops counting silence as an
+        underrun). False when the sink was aborted before: the sentence did not get out whole."""
+        return True
 
     def drain(self) -> None:
         pass
@@ -84,6 +86,7 @@ class WavSink(Sink):
     def __init__(self, path: str | Path, sample_rate: int = 0):
         self.path, self.sample_rate = Path(path), sample_rate
         self.frames = 0
+        self._sentences_end = 0  # frames of the sentences completed so far
         self._failed: SinkError | None = None
         self._lock = threading.Lock()
         direct = self.path.exists() and not self.path.is_file()  # a device, a pipe, a folder
@@ -128,6 +131,13 @@ class WavSink(Sink):
                 self._file.write(chunk.tobytes())
             self.frames += len(chunk)
 
+    def end_sentence(self) -> bool:
+        with self._lock:
+            if self._file.closed:
+                return False
+            self._sentences_end = self.frames
+            return True
+
     def drain(self) -> None:
         with self._lock:
             if self._failed is not None:
@@ -154,8 +164,17 @@ class WavSink(Sink):
                     self._temp = None
 
     def abort(self) -> None:
-        """Stop (an interrupt): the file keeps what was written, and is completed."""
+        """Stop (an interrupt): the file keeps the sentences completed (a device or a pipe
+        keeps what was written), and is completed."""
         with contextlib.suppress(SinkError):
+            with self._lock:
+                if self._temp is not None and self._failed is None and not self._file.closed:
+                    with self._failing():
+                        self._file.truncate(
+                            self._file.tell() - 4 * (self.frames - self._sentences_end)
+                        )
+                        self._file.seek(0, os.SEEK_END)
+                    self.frames = self._sentences_end
             self.close()
 
     def discard(self) -> None:
@@ -414,9 +433,10 @@ class Player(Sink):
         )
         raise self._failed
 
-    def end_sentence(self) -> None:
+    def end_sentence(self) -> bool:
         with self._cond:
             self._in_sentence = False
+        return True
 
     def drain(self) -> None:
         """Block until everything written has been played."""

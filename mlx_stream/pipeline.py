@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import html
 import io
+import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -264,8 +267,10 @@ class Pipeline:
             record.skipped = str(e)
         except Exception as e:  # one bad sentence must not end the stream: report it and go on
             record.skipped = f"{type(e).__name__}: {e}".splitlines()[0]
-        self.sink.end_sentence()
-        self._record(record)
+        with _signals_held():  # the sink's sentence end and the report agree, whatever comes
+            if self.sink.end_sentence() is False and not record.skipped:
+                record.skipped = "interrupted"  # the sink was aborted before the sentence ended
+            self._record(record)
         return record
 
     def _translate(self, source: str, record: Sentence) -> str:
@@ -313,6 +318,33 @@ class Pipeline:
             self.on_sentence(record)
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Run the block whole: a SIGINT or SIGTERM arriving meanwhile is acted on at its end.
+
+    Python raises the signal's exception (KeyboardInterrupt) between any two bytecodes; between
+    the sink's end of a sentence and its record, the report and the audio would disagree. Only
+    the main thread receives signals, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught[:1]:
+            handler = previous[s]
+            if callable(handler):
+                handler(s, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(s)
+
+
 class _Tee(Sink):
     def __init__(self, *sinks: Sink):
         self.sinks = sinks
@@ -325,9 +357,8 @@ class _Tee(Sink):
         for s in self.sinks:
             s.write(chunk)
 
-    def end_sentence(self):
-        for s in self.sinks:
-            s.end_sentence()
+    def end_sentence(self) -> bool:
+        return all([s.end_sentence() is not False for s in self.sinks])
 
     def drain(self):
         for s in self.sinks:

@@ -209,3 +209,55 @@ def test_an_interrupt_announces_only_the_sentence_in_progress():
     assert len(report.sentences) == 8 and report.interrupted
     assert report.summary().startswith("8 sentences: 1 spoken (0.1 s of audio")
     assert ", 7 skipped (7 interrupted); interrupted" in report.summary()
+
+
+def test_an_abort_mid_sentence_leaves_a_wav_of_exactly_the_sentences_spoken(tmp_path):
+    """The interrupt watcher aborts the sink from its own thread while the driver is inside a
+    sentence (here: after its second chunk): the WAV keeps the sentences the report calls
+    spoken, sample for sample, and the cut one is reported interrupted."""
+    import soundfile as sf
+
+    from mlx_stream.audio import WavSink
+
+    path = tmp_path / "out.wav"
+    sink = WavSink(path, 24000)
+
+    class Aborting(ToneSynthesizer):
+        def stream(self, text, language):
+            for i, part in enumerate(super().stream(text, language)):
+                if "BIRDS" in text and i == 2:
+                    sink.abort()
+                yield part
+
+    synthesizer = Aborting(seconds=0, audio_seconds=0.5)
+    pipe = Pipeline(SlowTranslator(0), synthesizer, sink)
+    with contextlib.suppress(KeyboardInterrupt):
+        pipe.feed(TEXT)
+    spoken = [s for s in pipe.report.sentences if not s.skipped]
+    assert [s.skipped for s in pipe.report.sentences][: len(spoken) + 1] == [None] * len(spoken) + [
+        "interrupted"
+    ]
+    audio, rate = sf.read(path, dtype="float32")
+    expected = np.concatenate([synthesizer.audio_for(s.translation) for s in spoken])
+    assert rate == 24000 and len(spoken) >= 1
+    np.testing.assert_array_equal(audio, expected)
+
+
+def test_a_signal_between_a_sentences_end_and_its_record_waits_for_the_record():
+    """SIGINT arriving while the sink ends a sentence: the sentence is recorded as spoken first,
+    then the KeyboardInterrupt comes, so the report and the audio agree."""
+    import signal
+
+    class Signalling(MemorySink):
+        def end_sentence(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next bytecode
+            return super().end_sentence()
+
+    synthesizer = ToneSynthesizer(seconds=0, audio_seconds=0.1)
+    pipe = Pipeline(SlowTranslator(0), synthesizer, Signalling(24000))
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run([TEXT])
+    first = pipe.report.sentences[0]
+    assert first.skipped is None and first.audio_seconds == pytest.approx(0.1)
+    assert all(s.skipped == "interrupted" for s in pipe.report.sentences[1:])
+    assert len(pipe.report.sentences) == 4 and pipe.report.interrupted
