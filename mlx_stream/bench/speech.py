@@ -33,8 +33,9 @@ from pathlib import Path
 
 from .. import blas
 from ..errors import MlxStreamError
-from . import need
-from .translate import PACKAGE_PARENT, default_cache, publish, reset_peak_rss, rss_bytes, time_call
+from . import PACKAGE_PARENT, need, serve
+from . import spawn as spawn_worker
+from .translate import default_cache, publish, reset_peak_rss, rss_bytes, time_call
 
 SPEAKER = "Ana Florence"
 LANGUAGE = "en"
@@ -513,33 +514,8 @@ def worker(name: str, settings: dict) -> dict:
 
 
 def spawn(name: str, settings: dict, timeout: float) -> dict:
-    """Run `worker(name)` in a fresh Python; its result, or {"error": its last line}."""
-    command = [sys.executable, "-m", "mlx_stream.bench.speech", "--worker", name]
-    command += ["--settings", json.dumps(settings)]
-    path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
-    if not name.startswith(("mlx", "convert")):
-        # coqui keeps torch's own BLAS: ours, loaded globally by `import mlx_stream`, would
-        # serve torch's BLAS names too
-        env[blas.ENV] = "off"
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        error = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": error}
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    result["process_s"] = round(time.perf_counter() - start, 1)
-    return result
+    """Run `worker(name)` in a fresh Python (coqui's without our BLAS)."""
+    return spawn_worker("speech", name, settings, timeout, name.startswith(("mlx", "convert")))
 
 
 def checkpoint(size: str, cache: Path, timeout: float) -> tuple[Path, dict]:
@@ -674,13 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        try:
-            result = worker(args.worker, json.loads(args.settings))
-        except MlxStreamError as e:  # a peer not installed: one line, the parent reports it
-            print(e, file=sys.stderr)
-            return 1
-        print("RESULT " + json.dumps(result))
-        return 0
+        return serve(worker, args.worker, args.settings)
     systems = args.systems.split(",") if args.systems else None
     print(json.dumps(run(args.quick, systems=systems, torch_threads=args.threads), indent=2))
     return 0

@@ -17,16 +17,12 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .. import blas
-from ..errors import MlxStreamError
-from . import default_folder, need
-
-PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the workers import this same mlx_stream
+from . import default_folder, need, serve, spawn
 
 # facebook/nllb-200-distilled-600M's config.json, less the generation defaults.
 NLLB_600M = {
@@ -520,27 +516,9 @@ def run(
     results = []
     for name in systems:
         print(f"translate: {name}", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "mlx_stream.bench.translate", "--worker", name]
-        command += ["--settings", json.dumps(settings)]
-        start = time.perf_counter()
-        try:
-            done = subprocess.run(
-                command,
-                env=worker_environment(*SYSTEMS[name]),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            results.append({"system": name, "error": f"timed out after {timeout:.0f} s"})
-            continue
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not lines:
-            error = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            results.append({"system": name, "error": error})
-        else:
-            results.append(json.loads(lines[-1].removeprefix("RESULT ")))
-        results[-1]["process_s"] = round(time.perf_counter() - start, 1)
+        kind, options = SYSTEMS[name]
+        own_blas = kind == "mlx" and options.get("blas") != "off"
+        results.append({"system": name, **spawn("translate", name, settings, timeout, own_blas)})
     floor_bandwidth = read_bandwidth()
     for result in results:
         if result.get("weight_bytes_per_token"):
@@ -556,17 +534,6 @@ def run(
         "blas": str(blas.in_use()),
         "read_GB_per_s": floor_bandwidth / 1e9,
     }
-
-
-def worker_environment(kind: str, options: dict) -> dict:
-    """The environment of a system's process. The peers keep their own BLAS: ours, loaded
-    globally when the worker imports mlx_stream, would take over torch's and CTranslate2's BLAS
-    names too (LD_DEBUG=bindings shows it)."""
-    path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path}
-    if kind != "mlx" or options.get("blas") == "off":
-        env[blas.ENV] = "off"
-    return env
 
 
 def read_bandwidth(size: int = 2**30, reps: int = 7) -> float:
@@ -612,13 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        try:
-            result = worker(args.worker, json.loads(args.settings))
-        except MlxStreamError as e:  # a peer not installed: one line, the parent reports it
-            print(e, file=sys.stderr)
-            return 1
-        print("RESULT " + json.dumps(result))
-        return 0
+        return serve(worker, args.worker, args.settings)
     systems = args.systems.split(",") if args.systems else None
     print(json.dumps(run(args.quick, systems), indent=2))
     return 0
