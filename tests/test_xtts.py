@@ -15,32 +15,19 @@ from mlx_stream.errors import MlxStreamError
 from mlx_stream.tts.base import Synthesizer
 from mlx_stream.tts.voices import default_cache_dir
 from mlx_stream.tts.xtts import XttsSynthesizer, pick_device, split_for_speech
-from tests.fixtures.xtts import link_checkpoint
+from tests.fixtures.xtts import link_checkpoint, load_coqui
 
 SEED = 1234
 CHUNK = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Two torch threads on two shared cores spin against each other; one thread is 3-6x steadier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def coqui(tiny_xtts_dir):
     """The reference: coqui's Xtts, loaded the way coqui's own docs say."""
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    config = XttsConfig()
-    config.load_json(str(tiny_xtts_dir / "config.json"))
-    model = Xtts(config)
-    model.load_checkpoint(config, checkpoint_dir=str(tiny_xtts_dir), eval=True)
-    return model
+    return load_coqui(tiny_xtts_dir)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from mlx_stream.xtts.conditioning import (
 )
 from mlx_stream.xtts.config import InferenceArgs, ModelArgs
 from mlx_stream.xtts.speaker import SpeakerEncoder, mel_filterbank, speaker_mel
+from tests.fixtures.xtts import load_coqui
 
 ROOT = Path(__file__).resolve().parents[1]
 F32_ROUNDING = 2e-6  # float32 rounding of log mels up to |16|, with margin
@@ -40,25 +41,14 @@ VOICE_ATOL = 1e-4
 SPEAKER_PREFIX = "hifigan_decoder.speaker_encoder."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def coqui(tiny_xtts_dir):
     """coqui's Xtts, loaded by its own `load_checkpoint`, with the weights it initialises to
     constants (zeroed `proj_out`, unit BatchNorms, `mel_stats` and `gamma` of ones) randomised."""
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    config = XttsConfig()
-    config.load_json(str(tiny_xtts_dir / "config.json"))
-    model = Xtts(config)
-    model.load_checkpoint(config, checkpoint_dir=str(tiny_xtts_dir), eval=True)
+    model = load_coqui(tiny_xtts_dir)
     generator = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for block in model.gpt.conditioning_encoder.attn:

@@ -48,7 +48,7 @@ from mlx_stream.xtts.sampling import (
     top_k_filter,
     top_p_filter,
 )
-from tests.fixtures.xtts import SPEAKERS, tiny_xtts_config, write_vocab
+from tests.fixtures.xtts import SPEAKERS, load_coqui, tiny_xtts_config, write_vocab
 
 SPEAKER = SPEAKERS[1]
 TEXTS = ["hello world, this is a small test.", "The quick brown fox jumps over the lazy dog!"]
@@ -59,12 +59,7 @@ LATENT_ATOL = 1e-4
 BOUNDARY = 1e-5  # a shared uniform this close to a CDF step is redrawn on both sides
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build_wide_xtts(folder: Path) -> Path:
@@ -107,17 +102,6 @@ def build_wide_xtts(folder: Path) -> Path:
     }
     torch.save(speakers, folder / "speakers_xtts.pth")
     return folder
-
-
-def load_coqui(folder: Path):
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    config = XttsConfig()
-    config.load_json(str(folder / "config.json"))
-    model = Xtts(config)
-    model.load_checkpoint(config, checkpoint_dir=str(folder), eval=True)
-    return model
 
 
 @dataclass

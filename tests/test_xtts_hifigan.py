@@ -29,6 +29,7 @@ from mlx_stream.xtts.hifigan import (
     upsample,
 )
 from mlx_stream.xtts.stream import CONTEXT, CoquiStream, ExactStream
+from tests.fixtures.xtts import load_coqui
 
 PREFIX = "hifigan_decoder.waveform_decoder."
 SMALL = dict(upsample_initial_channel_decoder=16, decoder_input_dim=8, d_vector_dim=4)
@@ -36,24 +37,12 @@ SMALL_ARGS = ModelArgs(decoder_input_dim=8, d_vector_dim=4)
 SPEEDS = [1.0, 0.8, 1.25]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def coqui(tiny_xtts_dir):
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    config = XttsConfig()
-    config.load_json(str(tiny_xtts_dir / "config.json"))
-    model = Xtts(config)
-    model.load_checkpoint(config, checkpoint_dir=str(tiny_xtts_dir), eval=True)
-    return model
+    return load_coqui(tiny_xtts_dir)
 
 
 @pytest.fixture(scope="module")
