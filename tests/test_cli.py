@@ -14,33 +14,21 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from mlx_stream.nllb import weights
 from mlx_stream.text import iter_sentences, read_deltas
 from mlx_stream.translate import Translator
 
 from .conftest import ROOT, run_cli
-from .fixtures.nllb import make_checkpoint
 
 SEED = 7
 # Chosen so that the tiny random translator gives two non-empty translations and one empty one
 # (which must be reported as skipped, not lost).
 TEXT = "Hello there, how are you today? The train leaves at seven tonight. Where is the nearest station?"
 TRANSCRIPT = ROOT / "tests" / "fixtures" / "claude" / "deltas_and_final.jsonl"
-
-
-@pytest.fixture(scope="module")
-def nllb_dir(tmp_path_factory) -> Path:
-    hf = tmp_path_factory.mktemp("hf") / "nllb-tiny"
-    make_checkpoint(hf)
-    out = tmp_path_factory.mktemp("weights") / "nllb-tiny-f32"
-    weights.convert(hf, out, dtype="float32")
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -186,19 +186,6 @@ def assert_no_partial_files(folder: Path) -> None:
     assert leftovers == [], leftovers
 
 
-@pytest.fixture(scope="module")
-def nllb_dir(tmp_path_factory) -> Path:
-    from mlx_stream.nllb import weights
-
-    from .fixtures.nllb import make_checkpoint
-
-    hf = tmp_path_factory.mktemp("hf") / "nllb-tiny"
-    make_checkpoint(hf)
-    out = tmp_path_factory.mktemp("weights") / "nllb-tiny-f32"
-    weights.convert(hf, out, dtype="float32")
-    return out
-
-
 # --- the sink's side: sound server, stdout, disk -------------------------------------------------
 
 
