@@ -125,7 +125,7 @@ def mlx_xtts(folder: Path):
 
     from ..tts.mlx_xtts import MlxXttsSynthesizer
     from ..xtts import weights
-    from . import speech
+    from . import speech, xtts_mlx
     from .translate import default_cache
 
     cache = Path(default_cache())
@@ -133,7 +133,7 @@ def mlx_xtts(folder: Path):
         need("TTS", "the end-to-end benchmark's random XTTS checkpoint (built once by coqui)")
     source, _ = speech.checkpoint("full", cache, timeout=3600)
     dtype = "float32" if mx.default_device() == mx.cpu else "float16"
-    target = cache / f"{source.name.removesuffix('-coqui')}-mlx-{dtype}"
+    target = xtts_mlx.mlx_folder({"checkpoint": str(source), "cache": str(cache)}, dtype)
     if not weights.toolkit.is_converted(target):
         weights.convert(source, target, dtype=dtype, force=target.exists())
     synthesizer = MlxXttsSynthesizer.from_pretrained(
