@@ -60,6 +60,9 @@ CONSTRUCTS = [
     ("AT&amp;T &copy; 2024 \\*not em\\*", "AT&T © 2024 not em"),
     ("Hard  \nbreak and\\\nescaped break", "Hard break and escaped break"),
     ("A backslash ends a line\\\n\nor a paragraph\\", "A backslash ends a line\\\nor a paragraph\\"),
+    ("A hard break\\\nbefore![an image](i.png) here", "A hard break before an image here"),
+    # a backtick run inside a link's brackets may yet open a code span that takes in its "]"
+    ("[```x]u.io/p)<https://a.io/x>👍🏽日```", "[a code snippet"),
     # other scripts pass through
     ("今日は**いい**天気ですね。明日も`晴れ`るでしょうか？", "今日はいい天気ですね。明日も晴れるでしょうか？"),
 ]  # fmt: skip

@@ -121,7 +121,7 @@ def prose_line(draw):
 
 
 @st.composite
-def block(draw):
+def markdown_block(draw):
     kind = draw(
         st.sampled_from(["paragraph", "heading", "list", "numbered", "quote", "code", "table"])
     )
@@ -145,7 +145,7 @@ def block(draw):
 
 
 @SETTINGS
-@given(st.lists(block(), min_size=1, max_size=6), st.data())
+@given(st.lists(markdown_block(), min_size=1, max_size=6), st.data())
 def test_every_prose_word_is_spoken_in_order(blocks, data):
     words = [w for block_words, _ in blocks for w in block_words]
     document = "\n\n".join(text for _, text in blocks)

@@ -20,11 +20,20 @@ per delta stay bounded however long a block or a line is. Parsing is skipped whe
 could not say anything new: while a line of an open paragraph grows, for a line that goes on
 with it (it starts with a letter) or a blank line that ends it, and inside a fenced code block
 for lines that cannot close it.
+
+Most lines need no parse at all (`fast`): where nothing is open, a blank line, an ATX heading,
+a fence, a table's header and delimiter rows, and the first line of a paragraph, list item or
+block quote are recognised by their first characters, as are the next rows of a table, the
+lines and the end of a fenced code block, and a list item, block quote or heading that
+interrupts a paragraph. Each path leaves the reader as a parse of the same lines would; any
+other line goes to the parser (tests/test_text_fast.py compares the two, call by call).
 """
 
 import re
 
 import regex
+from markdown_it.common.utils import MD_TRIM_CHARS as _MD_TRIM
+from markdown_it.rules_block.table import escapedSplit
 
 from . import markup
 from .scripts import NO_SPACE
@@ -106,6 +115,100 @@ def _closes(line: str, fence: str) -> bool:
     )
 
 
+def _text_column(line: str) -> tuple[int, str] | None:
+    """A line at the left margin that opens a paragraph: alone, as a list item's first line or
+    in a block quote. Returns where its text starts and what opens it ("" for a bare paragraph,
+    ">" for a block quote, the bullet or the ordered delimiter for a list item); None for any
+    other line (the parser reads those)."""
+    c = line[:1]
+    if c.isalpha():
+        return 0, ""
+    if c == ">":
+        column, opener, most = 1, ">", 4  # ">" and one space, then at most 3 of indent
+    elif c in "-*+":
+        column, opener, most = 1, c, 4  # up to 4 spaces after the marker (5 open code)
+    elif c.isdigit() and (m := _ORDERED.match(line)):
+        column, opener, most = m.end(), line[m.end() - 1], 4
+    else:
+        return None
+    text = len(line) - len(line[column:].lstrip(" "))
+    if text == column and opener != ">" or text - column > most or text == len(line):
+        return None
+    return (text, opener) if line[text].isalpha() else None
+
+
+def _heading(line: str) -> str | None:
+    """The text of an ATX heading at the left margin (markdown-it's rule), else None."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or line[level : level + 1] not in ("", " ", "\t"):
+        return None
+    text = line[level:].rstrip(" \t")
+    bare = text.rstrip("#")
+    if bare and len(bare) < len(text) and bare[-1] in " \t":
+        text = bare
+    return text.strip(_MD_TRIM)
+
+
+def _fence(line: str) -> tuple[str, int] | None:
+    """The marker and length of a fenced code block opened at the left margin, else None."""
+    c = line[:1]
+    if c not in ("`", "~"):
+        return None
+    length = len(line) - len(line.lstrip(c))
+    if length < 3 or c == "`" and "`" in line[length:]:
+        return None
+    return c, length
+
+
+def _row(line: str, columns: int) -> list[str] | None:
+    """The cells of a table's body row (markdown-it's rule) for a line that starts with `|` (no
+    other block can start so); None for any other line."""
+    text = line.lstrip(" ")
+    if (
+        not text.startswith("|")
+        or len(line) - len(text) > 3
+        or "\t" in line[: len(line) - len(text)]
+    ):
+        return None
+    cells = escapedSplit(text.strip(_MD_TRIM))
+    if cells and cells[0] == "":
+        cells.pop(0)
+    if cells and cells[-1] == "":
+        cells.pop()
+    cells = [c.strip(_MD_TRIM) for c in cells[:columns]]
+    return cells + [""] * (columns - len(cells))
+
+
+_DELIMITER = re.compile(r":?-+:?")
+
+
+def _table_head(header: str, delimiter: str) -> list[str] | None:
+    """The names of a table's columns (markdown-it's rule) for a header row at the left margin
+    and the line below it; None if that line is not the header's delimiter row."""
+    text = delimiter.lstrip(" ")
+    indent = len(delimiter) - len(text)
+    if indent > 3 or text[:1] not in ("|", "-", ":") or text[1:2] not in ("|", "-", ":", " ", "\t"):
+        return None
+    if text[0] == "-" and text[1] in " \t" or text.strip("|-: \t"):
+        return None
+    columns = text.split("|")
+    aligns = 0
+    for i, column in enumerate(columns):
+        column = column.strip(_MD_TRIM)
+        if column:
+            if not _DELIMITER.fullmatch(column):
+                return None
+            aligns += 1
+        elif 0 < i < len(columns) - 1:
+            return None
+    names = escapedSplit(header.strip(_MD_TRIM))
+    if names and names[0] == "":
+        names.pop(0)
+    if names and names[-1] == "":
+        names.pop()
+    return [n.strip(_MD_TRIM) for n in names] if names and len(names) == aligns else None
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
@@ -130,6 +233,8 @@ class MarkdownReader:
     `force()` when the input goes quiet; `pending` is what waits. `text` must be free of
     control characters other than "\\n" (see clean.py)."""
 
+    fast = True  # read the commonest lines without the parser (tests compare with fast=False)
+
     def __init__(self, stats: IngestStats | None = None):
         self.stats = stats if stats is not None else IngestStats()
         self._reset()
@@ -147,6 +252,14 @@ class MarkdownReader:
         self._fence: tuple[str, int, int] | None = None  # an open top-level fence: its marker
         self._last_kind = ""  # the kind of the last leaf at the last parse
         self._pending = ""
+        # for reading without the parser: what opened the open block when it is all that is
+        # kept ("" a paragraph, ">" a block quote's, a list marker an item's, "#" a heading,
+        # "|" a paragraph that may yet head a table); the header's names of a top-level table
+        # of which only the header and delimiter rows are kept; the text of the open paragraph
+        # that the line being typed, just settled, does not go on with
+        self._opener: str | None = None
+        self._names: list[str] | None = None
+        self._closing: str | None = None
 
     @property
     def pending(self) -> str:
@@ -158,13 +271,23 @@ class MarkdownReader:
         if not rest:
             return self._grow(first)
         out = []
-        while rest and self._cache is not None:  # the open paragraph goes on, or ends: no parsing
-            if self._cache[1] is not None:
-                out.append(self._next_line(rest.pop(0)))
-            elif not self._partial.strip():
-                out.append(self._end_paragraph(rest.pop(0)))
-            else:
+        read = False  # the line now being typed has been read
+        while rest:
+            if self._cache is not None:  # the open paragraph goes on, or ends: no parsing
+                if self._cache[1] is not None:
+                    out.append(self._next_line(rest.pop(0)))
+                    read = True
+                    continue
+                if not self._partial.strip():
+                    out.append(self._end_paragraph(rest.pop(0)))
+                    read = False
+                    continue
+            if not self.fast or (said := self._line_ends(rest[0])) is None:
                 break
+            out.append(said)
+            if self._cache is None:  # (else the line opened a paragraph, and ends next pass)
+                rest.pop(0)
+                read = False
         if rest:
             ended = [self._partial, *rest[:-1]]
             self._lines.extend(ended)
@@ -173,9 +296,12 @@ class MarkdownReader:
             self._cache = None
             if self._fence and not any(_may_close(line, *self._fence[:2]) for line in ended):
                 return self._inside_fence(out)
-            if self._done >= len(self._lines) - len(ended) and not "".join(ended).strip():
-                return "".join(out)  # blank lines after all was said: nothing to say yet
-            out.append(self._round())
+            if self._done < len(self._lines) - len(ended) or "".join(ended).strip():
+                out.append(self._round())
+                return "".join(out)
+            read = False  # blank lines after all was said: only the new line may say something
+        if not read and self._settled and self._fence is None:
+            out.append(self._read_on())  # as a parse of all the lines would read it
         return "".join(out)
 
     def _end_paragraph(self, partial: str) -> str:
@@ -185,6 +311,7 @@ class MarkdownReader:
         self._lines.append(self._partial)
         self._done, self._said = len(self._lines), 0
         self._partial, self._cache, self._pending = partial, None, ""
+        self._opener = None
         self._settle()
         return words + "\n"
 
@@ -203,15 +330,15 @@ class MarkdownReader:
             if not self._settle():
                 return ""
             head = self._cache[0] if self._cache and self._cache[1] is None else None
-            self._cache = (
-                (head, _indent(self._partial)) if head and _continues(self._partial) else None
-            )
+            goes_on = head and _continues(self._partial)
+            self._cache = (head, _indent(self._partial)) if goes_on else None
+            self._closing = None if goes_on else head
             # nothing of a heading, a table row or a line of code is said before its line ends
             before = self._last_kind in ("row", "head", "code", "html")
             self._quiet = self._cache is None and (before or self._partial.lstrip(" ")[:1] in "#|")
         if self._quiet:
             return ""
-        return self._round() if _CUT_CHAR.search(text) else ""
+        return self._read_on() if _CUT_CHAR.search(text) else ""
 
     def _settle(self) -> bool:
         self._quiet = False
@@ -226,10 +353,136 @@ class MarkdownReader:
         self._partial = partial
         head += line[column:] + "\n"
         if self._settle() and not _continues(partial):
-            self._cache = None
-            return self._round()
+            self._cache, self._closing = None, head
+            return self._read_on()
         self._cache = (head, _indent(partial) if self._settled else None)
         return self._read_cached(False)
+
+    # --- the commonest lines, read without the parser ------------------------------------
+    # Each path below leaves the reader as a parse of the same lines would have (the tests
+    # compare every call's words with fast=False); any other line goes to the parser.
+
+    def _read_on(self) -> str:
+        """A pass over the open end of the document, or what it would say."""
+        if self.fast and self._cache is None:
+            closing, self._closing = self._closing, None
+            said = self._interrupt(closing) if closing is not None else self._start()
+            if said is not None:
+                return said
+        return self._round()
+
+    def _line_ends(self, next_line: str) -> str | None:
+        """The line being typed has ended, and `next_line` begins: what is said, or None if only
+        the parser can tell. Read here: lines of an open top-level fence and the line that
+        closes it, a top-level table's rows, and where nothing is open, blank lines, ATX
+        headings, fence openings, paragraph lines and a table's first two rows."""
+        line = self._partial
+        said = ""
+        if self._fence is not None:
+            marker, length, start = self._fence
+            if _closes(line, marker * length):
+                self.stats.add("code block")
+                self._lines.clear()
+                self._done, self._fence, self._last_kind = 0, None, "code"
+            elif _may_close(line, marker, length):
+                return None
+            else:
+                self._lines.append(line)
+                if len(self._lines) - start > 3:
+                    del self._lines[start + 1 : len(self._lines) - 1]
+        elif self._names is not None and len(self._lines) == 2:
+            cells = _row(line, len(self._names))
+            if cells is None:
+                return None
+            out: list[str] = []
+            self._speak_leaf(_Leaf("row", 2, 3, cells, self._names), out)
+            said, self._done, self._last_kind = out[0], 2, "row"
+        elif self._opener == "|" and len(self._lines) == 1:
+            self._names = _table_head(self._lines[0], line)
+            if self._names is None:
+                return None
+            self._lines.append(line)
+            self._pending, self._opener, self._last_kind = "", None, "head"
+        elif not self._rest():
+            return None
+        elif not line.strip():
+            self._lines.append(line)
+        elif (heading := _heading(line)) is not None:
+            said = markup.render(heading, self.stats) + "\n"
+            self._lines.clear()
+            self._done, self._pending, self._opener, self._last_kind = 0, "", None, "text"
+        elif fence := _fence(line):
+            self._lines[:] = [line]
+            self._done, self._fence, self._last_kind = 0, (*fence, 0), "code"
+        elif line[0] == "|":  # may head a table: nothing is said before the next line
+            self._lines[:] = [line]
+            self._done, self._pending, self._opener, self._last_kind = 0, line + "\n", "|", "text"
+        elif (said := self._start()) is not None:
+            return said  # (the line ends in the next pass, as an open paragraph's)
+        else:
+            return None
+        self._partial = next_line
+        self._settle()
+        self._quiet = self._fence is not None  # (an open fence: nothing to say on this line)
+        return said
+
+    def _rest(self) -> bool:
+        """Has all been said (but for a heading being typed), and does nothing open go on into
+        a line at the left margin (the kept lines end with a blank one, or there are none)?"""
+        lines = self._lines
+        if self._cache is not None or self._fence is not None or self._said:
+            return False
+        if self._pending and self._opener != "#":
+            return False
+        return not lines or not lines[-1].strip() and not "".join(lines[self._done :]).strip()
+
+    def _start(self) -> str | None:
+        """Where nothing is open, the line being typed opens a paragraph (alone, in a list item
+        or in a block quote), or is a heading: read it. None for any other line."""
+        if not self._rest():
+            return None
+        found = _text_column(self._partial)
+        heading = _heading(self._partial) if found is None else None
+        if found is None and heading is None:
+            return None
+        self._lines.clear()
+        return self._open(*found) if found else self._open_heading(heading)
+
+    def _interrupt(self, head: str) -> str | None:
+        """The line being typed does not go on with the open paragraph (text `head`): if it opens
+        a block that ends that paragraph (a list item, a block quote, a heading), the paragraph
+        ends and the block opens. None if only the parser can tell."""
+        line, opener = self._partial, self._opener
+        found = _text_column(line)
+        heading = _heading(line) if found is None else None
+        if opener is None or opener in ("#", "|") or found is None and heading is None:
+            return None
+        if found and found[1] == ">" and opener == ">":
+            return None  # (goes on with the quote's paragraph: see _grow)
+        if found and found[1] in ".)" and not opener and int(line[: line.index(found[1])]) != 1:
+            return None  # an ordered list interrupts a paragraph only from 1
+        words = markup.render(head[self._said : len(head) - 1], self.stats) + "\n"
+        self._lines.clear()
+        return words + (self._open(*found) if found else self._open_heading(heading))
+
+    def _open(self, column: int, opener: str) -> str:
+        """The line being typed, the only kept line, opens a paragraph at `column`, alone (opener
+        ""), in a block quote (">") or in a list item (its marker)."""
+        self._done = self._said = 0
+        self._pending, self._last_kind, self._quiet = "", "text", False
+        self._fence = self._names = None
+        self._opener = opener
+        self._leaf = _Leaf("text", 0, 1)
+        self._cache = ("", column)
+        return self._read_cached(False)
+
+    def _open_heading(self, text: str) -> str:
+        """The line being typed, the only kept line, is a heading: said when it ends."""
+        self._done = self._said = 0
+        self._pending, self._last_kind, self._quiet = text, "text", True
+        self._fence = self._names = None
+        self._opener = "#"
+        return ""
 
     def flush(self) -> str:
         """End of input: everything left is spoken; the reader starts afresh."""
@@ -247,6 +500,7 @@ class MarkdownReader:
     def _round(self, final: bool = False, force: bool = False) -> str:
         if self._cache is not None and not final:
             return self._read_cached(force)
+        self._opener = self._names = self._closing = None
         partial = self._partial if (self._settled or final) and self._partial else None
         lines = self._lines + ([partial] if partial is not None else [])
         if not lines:
@@ -255,7 +509,8 @@ class MarkdownReader:
         tokens = []
         md.block.parse("\n".join(lines) + "\n", md, markup.new_env(), tokens)
         leaves = self._leaves(tokens, lines)
-        self._last_kind = leaves[-1].kind if leaves else ""
+        if leaves:
+            self._last_kind = leaves[-1].kind
         out: list[str] = []
         complete = len(self._lines)
         self._pending = ""
@@ -275,7 +530,10 @@ class MarkdownReader:
                 self._pending = leaf.text if leaf.kind == "text" else ""
                 self._quiet = partial is not None
         if not final:
-            self._drop_spoken(tokens, lines)
+            top = self._drop_spoken(tokens, lines)
+            table = top is not None and top.type == "table_open" and self._done in (0, 2)
+            if table and self._lines == lines[top.map[0] : top.map[0] + 2]:
+                self._names = leaves[-1].extra  # its header's names
         return "".join(out)
 
     def _closed(self, leaf: _Leaf, lines: list[str], complete: int) -> bool:
@@ -439,10 +697,11 @@ class MarkdownReader:
 
     # --- forgetting what has been spoken --------------------------------------------------
 
-    def _drop_spoken(self, tokens: list, lines: list[str]) -> None:
+    def _drop_spoken(self, tokens: list, lines: list[str]):
         """Keep only the lines later text can still change: from the start of the last
         top-level block (or of the last item of a top-level list), and within that block drop
-        the lines a code block, a quiet HTML block or a table no longer needs."""
+        the lines a code block, a quiet HTML block or a table no longer needs. Returns the
+        last top-level block's token (None if none)."""
         tops = [t for t in tokens if t.level == 0 and t.map and t.nesting >= 0]
         if not tops:
             start = next(
@@ -473,6 +732,7 @@ class MarkdownReader:
                 if fence.map[1] - 1 == fence.map[0] or not _may_close(last, marker, length):
                     self._fence = (marker, length, begin)  # open, not just closed by its last line
             self._drop_inside(tops[-1], begin)
+        return tops[-1] if tops else None
 
     def _drop_inside(self, top, begin: int) -> None:
         lines = self._lines

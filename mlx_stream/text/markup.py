@@ -43,6 +43,7 @@ _TERMINATORS = regex.compile(r"[\n!&*<\[\\\]_`~]")
 _CUT = regex.compile(r"(?s).*[\s" + NO_SPACE + "]")
 _SLOW = regex.compile(r"[`\[<&\\]")
 _OPENERS = regex.compile(r"[\[<`]")
+_TICKS = regex.compile(r"`+")
 _SPACES = regex.compile(r"\s{2,}")
 _TAG_NAME = regex.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
 _MAYBE_TAG = regex.compile(
@@ -209,8 +210,6 @@ def _safe_cut(text: str, force: bool) -> tuple[int, list | None]:
     cut = _last_cut(text, len(text))
     if force and text and text[-1] in ".,;:!?…)]}\"'”’»" and cut < len(text):
         cut = len(text)
-    if cut and text[cut - 1] == "\n" and (cut - 1 - len(text[: cut - 1].rstrip("\\"))) % 2:
-        cut = _last_cut(text, cut - 1)  # a "\\" ending a line: a break if the paragraph goes on
     while cut > 0:
         piece = text[:cut]
         if not _SLOW.search(piece):
@@ -241,16 +240,20 @@ def _parse(text: str) -> tuple[list[Token], list]:
 
 def _last_cut(text: str, end: int, spans: list = ()) -> int:
     """The last place at or before `end` right after a space (or a character of a script without
-    spaces) and outside every construct in `spans`; 0 if none."""
+    spaces) and outside every construct in `spans`; 0 if none. Never right after a line
+    break that follows a "\\": that is a hard break if the paragraph goes on, a "\\" if not."""
     while end > 0:
         m = _CUT.match(text, 0, end)
         if m is None:
             return 0
         cut = m.end()
         inside = next((s for s, e, _ in spans if s < cut < e), None)
-        if inside is None:
+        if inside is not None:
+            end = inside
+        elif text[cut - 1] == "\n" and (cut - 1 - len(text[: cut - 1].rstrip("\\"))) % 2:
+            end = cut - 1
+        else:
             return cut
-        end = inside
     return 0
 
 
@@ -261,6 +264,8 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
     open_at = [
         s for s, e, kind in spans if kind == "open" and _ticks_may_close(text, s, e, len(piece))
     ]
+    open_at += [s for s, e in done.items() if piece[s] in "![" and _holds_open_ticks(text, s, e)]
+    open_at.sort()
     inside = sorted(done.items())
     for m in _OPENERS.finditer(piece):
         i = m.start()
@@ -269,6 +274,9 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
         c = piece[i]
         if c == "`":
             continue
+        image = c == "[" and i > 0 and piece[i - 1] == "!"
+        if image and not (i - 1 - len(piece[: i - 1].rstrip("\\"))) % 2:
+            i -= 1  # an image, read from its "!"
         if i in done:
             end = done[i]
             if (
@@ -281,9 +289,24 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
             continue
         if any(s < i < e for s, e in inside):
             continue
-        if (c == "[" and _link_may_grow(text, i, i + 1)) or (c == "<" and _tag_may_close(text, i)):
+        if c == "[" and _link_may_grow(text, i, m.end()) or c == "<" and _tag_may_close(text, i):
             return i
     return open_at[0] if open_at else None
+
+
+def _holds_open_ticks(text: str, start: int, end: int) -> bool:
+    """Does the link or image at text[start:end] hold a backtick run that text yet to come may
+    still close? (The code span would then take in its `]`, and the brackets be plain text.)"""
+    pos = start
+    while (run := _TICKS.search(text, pos, end)) is not None:
+        length = len(run.group())
+        close = next(
+            (m for m in _TICKS.finditer(text, run.end(), end) if len(m.group()) == length), None
+        )
+        if close is None and _ticks_may_close(text, run.start(), run.end(), end):
+            return True
+        pos = close.end() if close is not None else run.end()
+    return False
 
 
 def _ticks_may_close(text: str, start: int, end: int, piece_end: int) -> bool:
@@ -310,7 +333,8 @@ def _link_may_grow(text: str, start: int, end: int) -> bool:
         if _probe(text + closer, start) > len(text):
             return True
     md = parser()
-    return md.helpers.parseLinkLabel(StateInline(text, md, new_env(), []), start) < 0
+    label = start + 1 if text[start] == "!" else start
+    return md.helpers.parseLinkLabel(StateInline(text, md, new_env(), []), label) < 0
 
 
 def _probe(text: str, start: int) -> int:
