@@ -64,6 +64,8 @@ EDGES = [
     "Node.js42,1. Node.js![!~/x/y.txt[’#\n#* e.g.](\n;# > <b><b>~/x/y.txtWord\n],\n\nhttps",
     "a **]```py\nhttp://]__init__.py<br/>[x](http://u.io/p)~~**\n ?\n",
     "w.com![\u200b```\u200bhttp://__! Word v1.2.3]Word~~[x](http://u.io/p)**]```py\nhttp://]x\n",
+    "Say ![(]( `(\n\nU.S.Word## |---|~~b|---| www.https://x.io/a/b.html\n_<br/>![. ,(]( `(**~~\n",
+    "~~~|\n|---|\n| a |\n\n```x|\nnot a delimiter\n```\n",  # a fence line may head a table
 ]
 
 

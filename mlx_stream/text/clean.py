@@ -40,7 +40,7 @@ class _Input:
         self.stats = stats
         self.held = ""  # the word at the end, not finished yet
         self.dropping = False  # inside a word too long to keep
-        self._cr = False
+        self.held_cr = False
 
     def feed(self, delta: str) -> str:
         text = self._normalize(delta)
@@ -71,8 +71,8 @@ class _Input:
 
     def flush(self) -> str:
         held, self.held, self.dropping = self.held, "", False
-        if self._cr:
-            held, self._cr = held + "\n", False
+        if self.held_cr:
+            held, self.held_cr = held + "\n", False
         return held
 
     def _limit_held(self) -> None:
@@ -85,10 +85,10 @@ class _Input:
         return ""
 
     def _normalize(self, text: str) -> str:
-        if self._cr:
-            text, self._cr = "\r" + text, False
+        if self.held_cr:
+            text, self.held_cr = "\r" + text, False
         if text.endswith("\r"):
-            text, self._cr = text[:-1], True
+            text, self.held_cr = text[:-1], True
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if _CONTROL.search(text):
@@ -156,6 +156,12 @@ class MarkdownCleaner:
         """Text received but not yet given out (for deciding on an idle-time `force`)."""
         return self._reader.pending + self._input.held
 
+    @property
+    def settling(self) -> bool:
+        """May the next characters end a sentence without a stop or a line break of their own
+        (they tell whether a "\\r" held back is a line break of its own, or what a line is)?"""
+        return self._input.held_cr or self._reader.settling
+
     def feed(self, delta: str) -> str:
         return self._spacing(self._reader.feed(self._input.feed(delta)))
 
@@ -184,6 +190,8 @@ class PlainReader:
     @property
     def pending(self) -> str:
         return self._line
+
+    settling = False  # a sentence ends only at a stop or a blank line
 
     def feed(self, text: str) -> str:
         first, *rest = text.split("\n")

@@ -13,6 +13,7 @@ from .stats import IngestStats
 
 _STOP = re.compile("[" + re.escape(STOPS + GREEK_QUESTION) + "]")
 _SEPARATOR = re.compile(f"[\\s{NO_SPACE}]")
+_BREAK = re.compile("[\n\r\u2028\u2029]")  # what the cleaner reads as a line break
 _AT_STOP = re.compile(
     "[" + re.escape(STOPS + GREEK_QUESTION) + "][" + re.escape(CLOSERS) + r"]*\s*$"
 )
@@ -25,10 +26,12 @@ class TextFrontEnd:
     speech engine's limit (after translation, which may lengthen it). The text is read as
     markdown (CommonMark), or as plain text with `markdown=False`.
 
-    A sentence can only end at a stop or a line break, and the cleaner gives out whole words
-    only, so deltas are gathered until a line break comes, or a separator (white space, a
-    character of a script without spaces) after a stop (or until a sentence's worth has): the
-    same sentences, at the same moment, for less work."""
+    A sentence ends at a stop, at a line break, where the first characters of a line end the
+    block before it ("- " after a paragraph line) or where it grows too long, and the cleaner
+    gives out whole words only. So deltas are gathered until a line break comes, a separator
+    (white space, a character of a script without spaces) after a stop, any character while
+    the cleaner waits to see what a line is, or a separator once a sentence too long may be
+    held: the same sentences, at the same moment, for less work."""
 
     def __init__(
         self,
@@ -43,6 +46,8 @@ class TextFrontEnd:
         self._gathered: list[str] = []  # deltas not yet cleaned
         self._size = 0
         self._open = False  # a stop has come that has not yet ended a sentence
+        self._settling = False  # ... or the next characters may end one (see the cleaner)
+        self._room = max_chars  # characters until a sentence too long is cut
 
     @property
     def pending(self) -> str:
@@ -54,28 +59,39 @@ class TextFrontEnd:
         self._size += len(delta)
         self._open = self._open or _STOP.search(delta) is not None
         if not (
-            "\n" in delta
+            _BREAK.search(delta)
             or (self._open and _SEPARATOR.search(delta))
+            or self._settling
+            or (self._size > self._room and _SEPARATOR.search(delta))
             or self._size > self.segmenter.max_chars
         ):
             return []
-        sentences = self.segmenter.feed(self.cleaner.feed(self._take()))
-        # more text is wanted at once while the segmenter waits to see what follows a stop, or
-        # while the cleaner holds one back
+        text = self.cleaner.feed(self._take())
+        sentences = self.segmenter.feed(text) if text else []  # (no new text: nothing ends)
+        self._watch()
+        return sentences
+
+    def _watch(self) -> None:
+        """What the next deltas must bring for a sentence to end: a separator after a stop the
+        segmenter or the cleaner holds, any character while the cleaner waits to see what a
+        line is, a separator once the text held could be a sentence too long."""
         self._open = bool(
             _AT_STOP.search(self.segmenter.pending) or _STOP.search(self.cleaner.pending)
         )
-        return sentences
+        self._settling = self.cleaner.settling
+        self._room = self.segmenter.max_chars - len(self.segmenter.pending + self.cleaner.pending)
 
     def flush(self) -> list[str]:
         text = self.cleaner.feed(self._take()) + self.cleaner.flush()
-        self._open = False
-        return self.segmenter.feed(text) + self.segmenter.flush()
+        sentences = self.segmenter.feed(text) + self.segmenter.flush()
+        self._watch()
+        return sentences
 
     def force(self) -> list[str]:
         text = self.cleaner.feed(self._take()) + self.cleaner.force()
-        self._open = False
-        return self.segmenter.feed(text) + self.segmenter.force()
+        sentences = self.segmenter.feed(text) + self.segmenter.force()
+        self._watch()
+        return sentences
 
     def _take(self) -> str:
         text = "".join(self._gathered)

@@ -150,9 +150,10 @@ def _heading(line: str) -> str | None:
 
 
 def _fence(line: str) -> tuple[str, int] | None:
-    """The marker and length of a fenced code block opened at the left margin, else None."""
+    """The marker and length of a fenced code block opened at the left margin, else None (and
+    None while the next line could still make it a table's header row)."""
     c = line[:1]
-    if c not in ("`", "~"):
+    if c not in ("`", "~") or "|" in line[: markup.TABLE_PIPE_CHARS]:
         return None
     length = len(line) - len(line.lstrip(c))
     if length < 3 or c == "`" and "`" in line[length:]:
@@ -265,6 +266,12 @@ class MarkdownReader:
     def pending(self) -> str:
         return self._pending + ("" if self._settled else self._partial)
 
+    @property
+    def settling(self) -> bool:
+        """May the next characters end the block before, by showing what the line being typed
+        is (as "- " after a paragraph line does)?"""
+        return not self._settled and (self._cache is not None or self._last_kind == "text")
+
     def feed(self, text: str) -> str:
         first, *rest = text.split("\n")
         self._partial += first
@@ -334,8 +341,10 @@ class MarkdownReader:
             self._cache = (head, _indent(self._partial)) if goes_on else None
             self._closing = None if goes_on else head
             # nothing of a heading, a table row or a line of code is said before its line ends
+            # (but a line that may end the paragraph before it is read at once)
             before = self._last_kind in ("row", "head", "code", "html")
-            self._quiet = self._cache is None and (before or self._partial.lstrip(" ")[:1] in "#|")
+            quiet = before or self._partial.lstrip(" ")[:1] in "#|"
+            self._quiet = self._cache is None and head is None and quiet
         if self._quiet:
             return ""
         return self._read_on() if _CUT_CHAR.search(text) else ""
@@ -565,6 +574,8 @@ class MarkdownReader:
         self._pending = text[self._said :]
         if not leaf.heading and leaf.end == len(lines) and lines[-1] is self._partial:
             self._cache_open(leaf)
+        elif not leaf.heading and leaf.end == complete == len(lines):
+            self._cache, self._leaf = (text, None), leaf  # until the next line shows what it is
         if not leaf.heading and self._said >= COMPACT_CHARS:
             self._compact(leaf, lines)
 
@@ -729,7 +740,11 @@ class MarkdownReader:
             if fence.type == "fence" and self._done == begin and fence.map[1] == len(lines):
                 marker, length = fence.markup[0], len(fence.markup)
                 last = lines[fence.map[1] - 1]
-                if fence.map[1] - 1 == fence.map[0] or not _may_close(last, marker, length):
+                alone = (
+                    fence.map[1] - 1 == fence.map[0]
+                )  # (a table's header, if a delimiter row follows?)
+                table = alone and "|" in lines[fence.map[0]][: markup.TABLE_PIPE_CHARS]
+                if not table and (alone or not _may_close(last, marker, length)):
                     self._fence = (marker, length, begin)  # open, not just closed by its last line
             self._drop_inside(tops[-1], begin)
         return tops[-1] if tops else None

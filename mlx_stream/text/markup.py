@@ -275,8 +275,11 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
         if c == "`":
             continue
         image = c == "[" and i > 0 and piece[i - 1] == "!"
-        if image and not (i - 1 - len(piece[: i - 1].rstrip("\\"))) % 2:
-            i -= 1  # an image, read from its "!"
+        if image and not (i - 1 - len(piece[: i - 1].rstrip("\\"))) % 2:  # "![", not "\\!["
+            if i - 1 in done:
+                i -= 1  # an image: read from its "!"
+            elif i not in done and _link_may_grow(text, i - 1, i + 1):
+                return i - 1  # an image still to come
         if i in done:
             end = done[i]
             if (
@@ -289,7 +292,7 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
             continue
         if any(s < i < e for s, e in inside):
             continue
-        if c == "[" and _link_may_grow(text, i, m.end()) or c == "<" and _tag_may_close(text, i):
+        if (c == "[" and _link_may_grow(text, i, i + 1)) or (c == "<" and _tag_may_close(text, i)):
             return i
     return open_at[0] if open_at else None
 
