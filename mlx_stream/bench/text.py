@@ -1,8 +1,10 @@
 """Text front end throughput: input stream -> clean sentences, in MB of input per second.
 
-Three inputs, each as the pipeline sees it: plain prose read from a byte stream; a markdown
-answer fed in 4-character deltas (as a model streams it); a Claude Code stream-json transcript
-(thinking, partial text deltas, a tool call and its result, the final message) read line by line.
+Four inputs, each as the pipeline sees it: plain prose read from a byte stream; a markdown
+answer fed in 4-character deltas (as a model streams it); the READMEs of the installed packages
+(real-world markdown: HTML, nested lists, long code blocks), in 4-character deltas too; a Claude
+Code stream-json transcript (thinking, partial text deltas, a tool call and its result, the final
+message) read line by line.
 pysbd, the segmenter coqui-tts uses, gives a peer figure on the plain prose (segmenting only, no
 cleaning; it comes with the `bench` extra). A fast model writes about 1 KB of text a second.
 
@@ -12,6 +14,7 @@ cleaning; it comes with the `bench` extra). A fast model writes about 1 KB of te
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import json
 import sys
@@ -79,6 +82,19 @@ def transcript(answer: str, delta_chars: int = 4) -> bytes:
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
+def readmes(min_chars: int = 1000) -> list[str]:
+    """The markdown long descriptions (READMEs, changelogs) of the installed packages."""
+    found = {}
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        if "markdown" not in (meta.get("Description-Content-Type") or "").lower():
+            continue
+        body = meta.get_payload() or meta.get("Description") or ""
+        if len(body) >= min_chars:
+            found.setdefault((meta.get("Name") or "?").lower(), body)
+    return [found[name] for name in sorted(found)]
+
+
 def repeat(unit: str | bytes, size: int):
     return unit * max(1, size // len(unit))
 
@@ -107,18 +123,31 @@ def run(quick: bool = False) -> dict:
     def count(deltas) -> int:
         return sum(1 for _ in iter_sentences(deltas))
 
-    def markdown_deltas():
+    def in_deltas(text: str) -> int:
         front_end = TextFrontEnd()
-        done = sum(len(front_end.feed(markdown[i : i + 4])) for i in range(0, len(markdown), 4))
+        done = sum(len(front_end.feed(text[i : i + 4])) for i in range(0, len(text), 4))
         return done + len(front_end.flush())
+
+    documents = readmes()
+    if quick:
+        documents = documents[:10]
 
     rows = [
         measure(
             "plain prose, byte stream", len(prose), lambda: count(read_deltas(io.BytesIO(prose)))
         ),
-        measure("markdown, 4-char deltas", len(markdown.encode()), markdown_deltas),
+        measure("markdown, 4-char deltas", len(markdown.encode()), lambda: in_deltas(markdown)),
         measure("Claude stream-json", len(jsonl), lambda: count(read_deltas(io.BytesIO(jsonl)))),
     ]
+    if documents:
+        rows.insert(
+            2,
+            measure(
+                f"{len(documents)} READMEs of installed packages, 4-char deltas",
+                sum(len(d.encode()) for d in documents),
+                lambda: sum(in_deltas(d) for d in documents),
+            ),
+        )
     try:
         import pysbd
 

@@ -109,6 +109,8 @@ class _Spacing:
         self.held = ""  # white space waiting for the next word: " " or SOFT_BREAK
 
     def __call__(self, text: str) -> str:
+        if not ("\n" in text or SOFT_BREAK in text or "\t" in text or "  " in text):
+            return self._words(text)  # (the common case: words and single spaces)
         out = []
         for part in _WHITE.split(text):
             if not part:
@@ -127,6 +129,17 @@ class _Spacing:
             out.append(part)
             self.started, self.broke, self.held = True, False, ""
         return "".join(out)
+
+    def _words(self, text: str) -> str:
+        words = text.strip(" ")
+        if not words:
+            if text and not self.broke and self.held != SOFT_BREAK:
+                self.held = " "
+            return ""
+        space = (self.held or text[0] == " ") and self.started and not self.broke
+        self.started, self.broke = True, False
+        self.held = " " if text[-1] == " " else ""
+        return " " + words if space else words
 
     def force(self) -> str:
         held, self.held = self.held, ""
@@ -157,10 +170,22 @@ class MarkdownCleaner:
         return self._reader.pending + self._input.held
 
     @property
+    def held(self) -> str:
+        """What of `pending` has been read and waits on what comes next (not a line still to
+        show what it is)."""
+        return self._reader.held + self._input.held
+
+    @property
     def settling(self) -> bool:
         """May the next characters end a sentence without a stop or a line break of their own
         (they tell whether a "\\r" held back is a line break of its own, or what a line is)?"""
         return self._input.held_cr or self._reader.settling
+
+    @property
+    def wake(self) -> str | None:
+        """A character without which the next deltas can not make anything speakable (the
+        marker of a fenced code block being read), or None."""
+        return None if self._input.held_cr else self._reader.wake(self._input.held)
 
     def feed(self, delta: str) -> str:
         return self._spacing(self._reader.feed(self._input.feed(delta)))
@@ -192,6 +217,13 @@ class PlainReader:
         return self._line
 
     settling = False  # a sentence ends only at a stop or a blank line
+
+    def wake(self, held: str) -> None:
+        return None
+
+    @property
+    def held(self) -> str:
+        return self._line
 
     def feed(self, text: str) -> str:
         first, *rest = text.split("\n")

@@ -7,13 +7,17 @@ from typing import IO, TextIO
 
 from .clean import MarkdownCleaner, PlainCleaner
 from .ingest import read_deltas
-from .scripts import CLOSERS, GREEK_QUESTION, NO_SPACE, STOPS
+from .scripts import CLOSERS, GREEK_QUESTION, NO_SPACE, STOPS, STRONG_STOPS, WEAK_STOPS
 from .segment import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SentenceSegmenter
 from .stats import IngestStats
 
-_STOP = re.compile("[" + re.escape(STOPS + GREEK_QUESTION) + "]")
+# a stop that may yet end a sentence: not one followed by a letter or a digit (3.14, Node.js,
+# src/a.py), unless it needs no space after it
+_STOP = re.compile(
+    f"[{re.escape(STRONG_STOPS)}]|[{re.escape(WEAK_STOPS + GREEK_QUESTION)}](?![^\\W_])"
+)
 _SEPARATOR = re.compile(f"[\\s{NO_SPACE}]")
-_BREAK = re.compile("[\n\r\u2028\u2029]")  # what the cleaner reads as a line break
+_BREAK = re.compile("[\u2028\u2029]")  # line breaks too, for the cleaner (besides \n and \r)
 _AT_STOP = re.compile(
     "[" + re.escape(STOPS + GREEK_QUESTION) + "][" + re.escape(CLOSERS) + r"]*\s*$"
 )
@@ -48,6 +52,7 @@ class TextFrontEnd:
         self._open = False  # a stop has come that has not yet ended a sentence
         self._settling = False  # ... or the next characters may end one (see the cleaner)
         self._room = max_chars  # characters until a sentence too long is cut
+        self._wake: str | None = None  # ... and a character the next deltas need (see the cleaner)
 
     @property
     def pending(self) -> str:
@@ -57,12 +62,18 @@ class TextFrontEnd:
     def feed(self, delta: str) -> list[str]:
         self._gathered.append(delta)
         self._size += len(delta)
-        self._open = self._open or _STOP.search(delta) is not None
+        if self._wake is not None:  # inside a code block: only a line that may close it counts
+            if self._wake not in delta and self._size <= self._room:
+                return []
+        elif not self._open and _STOP.search(delta):
+            self._open = True
         if not (
-            _BREAK.search(delta)
-            or (self._open and _SEPARATOR.search(delta))
+            self._wake is not None
             or self._settling
-            or (self._size > self._room and _SEPARATOR.search(delta))
+            or "\n" in delta
+            or ((self._open or self._size > self._room) and _SEPARATOR.search(delta))
+            or "\r" in delta
+            or (not delta.isascii() and _BREAK.search(delta))
             or self._size > self.segmenter.max_chars
         ):
             return []
@@ -75,11 +86,11 @@ class TextFrontEnd:
         """What the next deltas must bring for a sentence to end: a separator after a stop the
         segmenter or the cleaner holds, any character while the cleaner waits to see what a
         line is, a separator once the text held could be a sentence too long."""
-        self._open = bool(
-            _AT_STOP.search(self.segmenter.pending) or _STOP.search(self.cleaner.pending)
-        )
+        said = self.segmenter.pending
+        self._open = bool(_AT_STOP.search(said) or _STOP.search(self.cleaner.held))
         self._settling = self.cleaner.settling
-        self._room = self.segmenter.max_chars - len(self.segmenter.pending + self.cleaner.pending)
+        self._wake = self.cleaner.wake
+        self._room = self.segmenter.max_chars - len(said) - len(self.cleaner.pending)
 
     def flush(self) -> list[str]:
         text = self.cleaner.feed(self._take()) + self.cleaner.flush()

@@ -27,7 +27,7 @@ _BARE_DOMAIN = re.compile(
     r"(?:[A-Za-z0-9-]+\.)+(?:com|org|net|io|dev|ai|edu|gov|co|app|sh|me|info|uk|de|jp|fr)",
     re.IGNORECASE,
 )
-_SLASHED = re.compile(f"[^{_SEP}/\\\\]*[/\\\\]{_TOKEN}*")
+_SLASHED = re.compile(f"(?<![^{_SEP}])[^{_SEP}/\\\\]*[/\\\\]{_TOKEN}*")  # (from a word's start)
 _UNDERSCORED = re.compile(_TOKEN + "*_" + _TOKEN + "*")
 _STARS = re.compile(r"(?<![A-Za-z0-9])\*+|\*+(?![A-Za-z0-9])")
 _STRIKE = re.compile(r"~~+")
@@ -38,6 +38,7 @@ _EMOJI_CHARS = (
 )
 _EMOJI = re.compile(f"{_EMOJI_CHARS}(?:\u200d?{_EMOJI_CHARS})*")  # a joiner only between emoji
 _SPACES = re.compile(r"\s+")
+_WHITE_RUN = re.compile(r"\s\s|[^\S ]")  # two white space characters, or one not a space
 _LITERAL_TAG = re.compile(
     r"</?(?:a|b|br|code|div|em|hr|i|img|kbd|li|p|pre|s|span|strong|sub|sup|u)/?>", re.IGNORECASE
 )
@@ -53,7 +54,7 @@ def speak_text(text: str) -> str:
     emphasis and strike markers, stray backticks, lone # | and backslashes, and emoji go; URLs
     become their domain, paths their file name; runs of white space become one space."""
     if _PLAIN.fullmatch(text) and "www." not in text.lower():
-        return _SPACES.sub(" ", text)
+        return _one_space(text)
     if "`" in text:
         text = text.replace("`", "")
     if "<" in text:  # a tag the parser left as text (it was escaped): not said either
@@ -64,14 +65,21 @@ def speak_text(text: str) -> str:
         text = _STRIKE.sub("", text)
     if "_" in text:
         text = _UNDERSCORED.sub(_strip_underscores, text)
-    return speak_plain(_LONE_MARKS.sub("", text))
+    if "#" in text or "|" in text or "\\" in text:
+        text = _LONE_MARKS.sub("", text)
+    return speak_plain(text)
 
 
 def speak_plain(text: str) -> str:
     """Plain text (nothing in it is markup) for the ear: URLs, paths, emoji, white space."""
     if _PLAIN.fullmatch(text) and "www." not in text.lower():
-        return _SPACES.sub(" ", text)
-    return _SPACES.sub(" ", _shorten(_EMOJI.sub("", text)))
+        return _one_space(text)
+    return _one_space(_shorten(_EMOJI.sub("", text)))
+
+
+def _one_space(text: str) -> str:
+    """Runs of white space as one space."""
+    return _SPACES.sub(" ", text) if _WHITE_RUN.search(text) else text
 
 
 def speak_code(code: str) -> str | None:

@@ -267,10 +267,24 @@ class MarkdownReader:
         return self._pending + ("" if self._settled else self._partial)
 
     @property
+    def held(self) -> str:
+        """What has been read of the open block and not yet said."""
+        return self._pending
+
+    def wake(self, held: str) -> str | None:
+        """Inside an open fenced code block nothing is said before a line that may close it,
+        and such a line holds the fence's marker: that marker, unless the line being typed
+        (`held` is the end of it not given yet) may close the block already; else None."""
+        if self._fence is None or self._cache is not None:
+            return None
+        marker, length, _ = self._fence
+        return None if _may_close(self._partial + held, marker, length) else marker
+
+    @property
     def settling(self) -> bool:
         """May the next characters end the block before, by showing what the line being typed
         is (as "- " after a paragraph line does)?"""
-        return not self._settled and (self._cache is not None or self._last_kind == "text")
+        return not self._settled and self._cache is not None
 
     def feed(self, text: str) -> str:
         first, *rest = text.split("\n")
@@ -289,12 +303,11 @@ class MarkdownReader:
                     out.append(self._end_paragraph(rest.pop(0)))
                     read = False
                     continue
-            if not self.fast or (said := self._line_ends(rest[0])) is None:
+            if not self.fast or (step := self._line_ends(rest[0])) is None:
                 break
-            out.append(said)
-            if self._cache is None:  # (else the line opened a paragraph, and ends next pass)
-                rest.pop(0)
-                read = False
+            del rest[0]
+            out.append(step[0])
+            read = step[1]
         if rest:
             ended = [self._partial, *rest[:-1]]
             self._lines.extend(ended)
@@ -380,9 +393,9 @@ class MarkdownReader:
                 return said
         return self._round()
 
-    def _line_ends(self, next_line: str) -> str | None:
-        """The line being typed has ended, and `next_line` begins: what is said, or None if only
-        the parser can tell. Read here: lines of an open top-level fence and the line that
+    def _line_ends(self, next_line: str) -> tuple[str, bool] | None:
+        """The line being typed has ended, and `next_line` begins: what is said, and whether
+        `next_line` has been read; None if only the parser can tell (nothing changed then). Read here: lines of an open top-level fence and the line that
         closes it, a top-level table's rows, and where nothing is open, blank lines, ATX
         headings, fence openings, paragraph lines and a table's first two rows."""
         line = self._partial
@@ -411,7 +424,7 @@ class MarkdownReader:
             if self._names is None:
                 return None
             self._lines.append(line)
-            self._pending, self._opener, self._last_kind = "", None, "head"
+            self._pending, self._opener, self._last_kind, self._cache = "", None, "head", None
         elif not self._rest():
             return None
         elif not line.strip():
@@ -424,16 +437,16 @@ class MarkdownReader:
             self._lines[:] = [line]
             self._done, self._fence, self._last_kind = 0, (*fence, 0), "code"
         elif line[0] == "|":  # may head a table: nothing is said before the next line
-            self._lines[:] = [line]
-            self._done, self._pending, self._opener, self._last_kind = 0, line + "\n", "|", "text"
+            self._lines.clear()
+            return self._open(0, "|") + self._next_line(next_line), True
         elif (said := self._start()) is not None:
-            return said  # (the line ends in the next pass, as an open paragraph's)
+            return said + self._next_line(next_line), True
         else:
             return None
         self._partial = next_line
         self._settle()
         self._quiet = self._fence is not None  # (an open fence: nothing to say on this line)
-        return said
+        return said, False
 
     def _rest(self) -> bool:
         """Has all been said (but for a heading being typed), and does nothing open go on into
