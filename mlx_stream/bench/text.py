@@ -125,7 +125,9 @@ def run(quick: bool = False) -> dict:
 
     def in_deltas(text: str) -> int:
         front_end = TextFrontEnd()
-        done = sum(len(front_end.feed(text[i : i + 4])) for i in range(0, len(text), 4))
+        done = 0
+        for i in range(0, len(text), 4):
+            done += len(front_end.feed(text[i : i + 4]))
         return done + len(front_end.flush())
 
     documents = readmes()
