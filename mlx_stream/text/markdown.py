@@ -395,9 +395,10 @@ class MarkdownReader:
 
     def _line_ends(self, next_line: str) -> tuple[str, bool] | None:
         """The line being typed has ended, and `next_line` begins: what is said, and whether
-        `next_line` has been read; None if only the parser can tell (nothing changed then). Read here: lines of an open top-level fence and the line that
-        closes it, a top-level table's rows, and where nothing is open, blank lines, ATX
-        headings, fence openings, paragraph lines and a table's first two rows."""
+        `next_line` has been read; None if only the parser can tell (nothing changed then).
+        Read here: the lines of an open top-level fence and the line that closes it, a top-level
+        table's rows, and where nothing is open, blank lines, ATX headings, fence openings,
+        paragraph lines and a table's first two rows."""
         line = self._partial
         said = ""
         if self._fence is not None:
@@ -480,16 +481,18 @@ class MarkdownReader:
         if opener is None or opener in ("#", "|") or found is None and heading is None:
             return None
         if found and found[1] == ">" and opener == ">":
-            return None  # (goes on with the quote's paragraph: see _grow)
-        if found and found[1] in ".)" and not opener and int(line[: line.index(found[1])]) != 1:
+            return None  # (goes on with the quote's paragraph: the parser reads that)
+        ordered = found is not None and found[1] in (".", ")")
+        if ordered and not opener and int(line[: line.index(found[1])]) != 1:
             return None  # an ordered list interrupts a paragraph only from 1
         words = markup.render(head[self._said : len(head) - 1], self.stats) + "\n"
         self._lines.clear()
         return words + (self._open(*found) if found else self._open_heading(heading))
 
     def _open(self, column: int, opener: str) -> str:
-        """The line being typed, the only kept line, opens a paragraph at `column`, alone (opener
-        ""), in a block quote (">") or in a list item (its marker)."""
+        """The line being typed, the only kept line, opens a paragraph at `column`: alone (opener
+        ""), in a block quote (">"), in a list item (its marker), or one that may yet be a
+        table's header row ("|")."""
         self._done = self._said = 0
         self._pending, self._last_kind, self._quiet = "", "text", False
         self._fence = self._names = None
