@@ -9,7 +9,6 @@ Words are compared after the speech rules that are not about markdown (a URL is 
 domain, a path as its file name, emoji are not said: `speak_plain`), as multisets.
 """
 
-import importlib.metadata
 import re
 from collections import Counter
 from functools import cache
@@ -19,6 +18,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
+from mlx_stream.bench.text import readmes
 from mlx_stream.text import TextFrontEnd
 from mlx_stream.text.inline import CODE_PLACEHOLDER, speak_plain
 
@@ -112,16 +112,7 @@ def words(text: str) -> list[str]:
 
 def documents(min_chars: int = 1000) -> list[tuple[str, str]]:
     """(package, long description) for every installed package whose description is markdown."""
-    found = {}
-    for dist in importlib.metadata.distributions():
-        meta = dist.metadata
-        if "markdown" not in (meta.get("Description-Content-Type") or "").lower():
-            continue
-        body = meta.get_payload() or meta.get("Description") or ""
-        name = meta.get("Name") or "?"
-        if len(body) >= min_chars and name.lower() not in found:
-            found[name.lower()] = (name, body)
-    return [found[key] for key in sorted(found)]
+    return readmes(min_chars)
 
 
 def spoken(markdown: str, delta_chars: int = 0) -> list[str]:

@@ -82,17 +82,19 @@ def transcript(answer: str, delta_chars: int = 4) -> bytes:
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
-def readmes(min_chars: int = 1000) -> list[str]:
-    """The markdown long descriptions (READMEs, changelogs) of the installed packages."""
+def readmes(min_chars: int = 1000) -> list[tuple[str, str]]:
+    """(package, long description) for every installed package whose description is markdown
+    (READMEs, changelogs), in the order of the packages' names."""
     found = {}
     for dist in importlib.metadata.distributions():
         meta = dist.metadata
         if "markdown" not in (meta.get("Description-Content-Type") or "").lower():
             continue
         body = meta.get_payload() or meta.get("Description") or ""
+        name = meta.get("Name") or "?"
         if len(body) >= min_chars:
-            found.setdefault((meta.get("Name") or "?").lower(), body)
-    return [found[name] for name in sorted(found)]
+            found.setdefault(name.lower(), (name, body))
+    return [found[key] for key in sorted(found)]
 
 
 def repeat(unit: str | bytes, size: int):
@@ -130,7 +132,7 @@ def run(quick: bool = False) -> dict:
             done += len(front_end.feed(text[i : i + 4]))
         return done + len(front_end.flush())
 
-    documents = readmes()
+    documents = [body for _, body in readmes()]
     if quick:
         documents = documents[:10]
 

@@ -109,8 +109,6 @@ class _Spacing:
         self.held = ""  # white space waiting for the next word: " " or SOFT_BREAK
 
     def __call__(self, text: str) -> str:
-        if not ("\n" in text or SOFT_BREAK in text or "\t" in text or "  " in text):
-            return self._words(text)  # (the common case: words and single spaces)
         out = []
         for part in _WHITE.split(text):
             if not part:
@@ -129,17 +127,6 @@ class _Spacing:
             out.append(part)
             self.started, self.broke, self.held = True, False, ""
         return "".join(out)
-
-    def _words(self, text: str) -> str:
-        words = text.strip(" ")
-        if not words:
-            if text and not self.broke and self.held != SOFT_BREAK:
-                self.held = " "
-            return ""
-        space = (self.held or text[0] == " ") and self.started and not self.broke
-        self.started, self.broke = True, False
-        self.held = " " if text[-1] == " " else ""
-        return " " + words if space else words
 
     def force(self) -> str:
         held, self.held = self.held, ""

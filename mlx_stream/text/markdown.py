@@ -171,12 +171,7 @@ def _row(line: str, columns: int) -> list[str] | None:
         or "\t" in line[: len(line) - len(text)]
     ):
         return None
-    cells = escapedSplit(text.strip(_MD_TRIM))
-    if cells and cells[0] == "":
-        cells.pop(0)
-    if cells and cells[-1] == "":
-        cells.pop()
-    cells = [c.strip(_MD_TRIM) for c in cells[:columns]]
+    cells = _cells(text)[:columns]
     return cells + [""] * (columns - len(cells))
 
 
@@ -202,12 +197,19 @@ def _table_head(header: str, delimiter: str) -> list[str] | None:
             aligns += 1
         elif 0 < i < len(columns) - 1:
             return None
-    names = escapedSplit(header.strip(_MD_TRIM))
-    if names and names[0] == "":
-        names.pop(0)
-    if names and names[-1] == "":
-        names.pop()
-    return [n.strip(_MD_TRIM) for n in names] if names and len(names) == aligns else None
+    names = _cells(header)
+    return names if names and len(names) == aligns else None
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells, as markdown-it splits them (at unescaped pipes, without the empty
+    ones outside the first and last pipe), each trimmed."""
+    cells = escapedSplit(row.strip(_MD_TRIM))
+    if cells and cells[0] == "":
+        cells.pop(0)
+    if cells and cells[-1] == "":
+        cells.pop()
+    return [c.strip(_MD_TRIM) for c in cells]
 
 
 def _indent(line: str) -> int:

@@ -39,9 +39,6 @@ _ABBREVIATIONS_BEFORE_NUMBER = {
     "no", "nos", "fig", "figs", "vol", "p", "pp", "ch", "sec", "eq", "art", "op",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }  # fmt: skip
-_WAITING = re.compile(
-    "[" + re.escape(STOPS + GREEK_QUESTION) + "][" + re.escape(STOPS + CLOSERS) + " ]*$"
-)
 _SPACE_BEFORE_MARK = re.compile(r" ([.,!?;:])(?= |$)")  # left where an emoji or a tag was dropped
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
 
@@ -62,10 +59,7 @@ class SentenceSegmenter:
         return self._buffer
 
     def feed(self, text: str) -> list[str]:
-        waiting = _WAITING.search(self._buffer)  # a stop that waits to see what follows it
         self._buffer += text
-        if not waiting and len(self._buffer) <= self.max_chars and not _CANDIDATE.search(text):
-            return []  # (no stop and no line break: nothing can end)
         return self._split(final=False)
 
     def flush(self) -> list[str]:
