@@ -114,6 +114,26 @@ def test_a_sentence_is_spoken_before_its_block_ends(prefix):
     ]
 
 
+# Fed one character at a time, the front end gives out each sentence as soon as the text so far,
+# fed whole, gives it out: a list item when the next item starts, a line ended by a lone "\r",
+# the sentence after a code block, a sentence cut for its length.
+ON_TIME = [
+    "- first item\n- second item\n\n1. one\n2. two\n> a quote\n- item\n# Heading\nText.\n",
+    "Intro\r- one\r- two\r\rPara line\rgoes on\r\rEnd.",
+    "```\ncode. More code.\n~~~\n```\nAfter it. Next one.\n\n~~~ py\nx\n~~~\nDone. Yes.\n",
+    "word " * 60 + "end. Next.\n",
+]
+
+
+@pytest.mark.parametrize("markdown", ON_TIME)
+def test_each_sentence_comes_out_as_soon_as_its_text_is_in(markdown):
+    front_end = TextFrontEnd()
+    given = []
+    for i, char in enumerate(markdown, 1):
+        given += front_end.feed(char)
+        assert given == TextFrontEnd().feed(markdown[:i]), repr(markdown[:i])
+
+
 def test_table_rows_and_headings_are_spoken_at_the_end_of_their_line():
     front_end = TextFrontEnd()
     assert front_end.feed("# A heading\n") == ["A heading"]
