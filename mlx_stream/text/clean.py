@@ -164,9 +164,15 @@ class MarkdownCleaner:
 
     @property
     def settling(self) -> bool:
-        """May the next characters end a sentence without a stop or a line break of their own
-        (they tell whether a "\\r" held back is a line break of its own, or what a line is)?"""
-        return self._input.held_cr or self._reader.settling
+        """May the next characters, whatever they are, end a sentence without a stop or a line
+        break of their own (they tell whether a "\\r" held back is a line break of its own)?"""
+        return self._input.held_cr
+
+    @property
+    def telling(self) -> bool:
+        """May the next separator end a sentence by showing what the line being typed is (as
+        "- " after a paragraph line does)? (The reader sees whole words only.)"""
+        return self._reader.settling
 
     @property
     def wake(self) -> str | None:

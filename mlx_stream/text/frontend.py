@@ -32,10 +32,10 @@ class TextFrontEnd:
 
     A sentence ends at a stop, at a line break, where the first characters of a line end the
     block before it ("- " after a paragraph line) or where it grows too long, and the cleaner
-    gives out whole words only. So deltas are gathered until a line break comes, a separator
-    (white space, a character of a script without spaces) after a stop, any character while
-    the cleaner waits to see what a line is, or a separator once a sentence too long may be
-    held: the same sentences, at the same moment, for less work."""
+    gives out whole words only. So deltas are gathered until a line break comes, or a
+    separator (white space, a character of a script without spaces) after a stop, while the
+    cleaner waits to see what a line is, or once a sentence too long may be held (or any
+    character after a held "\r"): the same sentences, at the same moment, for less work."""
 
     def __init__(
         self,
@@ -49,8 +49,8 @@ class TextFrontEnd:
         self.segmenter = SentenceSegmenter(max_chars, min_chars)
         self._gathered: list[str] = []  # deltas not yet cleaned
         self._size = 0
-        self._open = False  # a stop has come that has not yet ended a sentence
-        self._settling = False  # ... or the next characters may end one (see the cleaner)
+        self._open = False  # a separator may end a sentence (after a stop, see the cleaner)
+        self._settling = False  # ... or any character may (see the cleaner)
         self._room = max_chars  # characters until a sentence too long is cut
         self._wake: str | None = None  # ... and a character the next deltas need (see the cleaner)
 
@@ -87,7 +87,9 @@ class TextFrontEnd:
         segmenter or the cleaner holds, any character while the cleaner waits to see what a
         line is, a separator once the text held could be a sentence too long."""
         said = self.segmenter.pending
-        self._open = bool(_AT_STOP.search(said) or _STOP.search(self.cleaner.held))
+        self._open = self.cleaner.telling or bool(
+            _AT_STOP.search(said) or _STOP.search(self.cleaner.held)
+        )
         self._settling = self.cleaner.settling
         self._wake = self.cleaner.wake
         self._room = self.segmenter.max_chars - len(said) - len(self.cleaner.pending)
