@@ -159,6 +159,16 @@ def test_a_construct_still_open_holds_back_only_what_comes_after_it():
     ]
 
 
+def test_a_badge_an_image_inside_a_link_holds_nothing_back():
+    front_end = TextFrontEnd(min_chars=0)
+    badge = "[![Build](https://ci.io/b.svg)](https://ci.io)"
+    assert front_end.feed(badge + " passes. [![PyPI](https://pypi.org/p.svg)") == []
+    assert front_end.feed("](https://pypi.org) Next") == ["Build passes."]
+    front_end = TextFrontEnd(min_chars=0)
+    assert front_end.feed(badge + "\n[![PyPI](https://pypi.org/p.svg)") == []
+    assert front_end.force() == ["Build"]  # the line is said: the next one waits for its ")"
+
+
 def test_a_line_that_may_yet_head_a_table_waits_for_the_next_line():
     front_end = TextFrontEnd(min_chars=0)
     assert front_end.feed("Some intro. ") == []  # a short first line: a `|` may yet come

@@ -202,14 +202,14 @@ def read(text: str, stats: IngestStats, final: bool, force: bool = False) -> tup
     cut, tokens = _safe_cut(text, force)
     if not cut:
         return "", 0
-    if text[cut - 1] == "\n":  # a line break: said as a space, or a break when idle
-        return render(text[: cut - 1], stats) + SOFT_BREAK, cut
-    return (_speak(tokens, stats) if tokens is not None else render(text[:cut], stats)), cut
+    line_end = text[cut - 1] == "\n"  # a line break: said as a space, or a break when idle
+    words = _speak(tokens, stats) if tokens is not None else render(text[: cut - line_end], stats)
+    return words + SOFT_BREAK * line_end, cut
 
 
 def _safe_cut(text: str, force: bool) -> tuple[int, list | None]:
-    """The last cut no later text can move, and the tokens of what is before it (None when
-    nothing there needed parsing)."""
+    """The last cut no later text can move, and the tokens of what is before it but a line
+    break it ends with (None when nothing there needed parsing)."""
     cut = _last_cut(text, len(text))
     if force and text and text[-1] in ".,;:!?…)]}\"'”’»" and cut < len(text):
         cut = len(text)
@@ -217,7 +217,7 @@ def _safe_cut(text: str, force: bool) -> tuple[int, list | None]:
         piece = text[:cut]
         if not _SLOW.search(piece):
             return cut, None
-        tokens, spans = _parse(piece)
+        tokens, spans = _parse(piece.removesuffix("\n"))  # (the same constructs)
         blocked = _first_open(piece, text, spans)
         if blocked is None:
             return cut, tokens
@@ -281,7 +281,11 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
         if image and not (i - 1 - len(piece[: i - 1].rstrip("\\"))) % 2:  # "![", not "\\!["
             if i - 1 in done:
                 i -= 1  # an image: read from its "!"
-            elif i not in done and _link_may_grow(text, i - 1, i + 1):
+            elif (
+                i not in done
+                and not any(s < i - 1 < e for s, e in inside)  # (not inside a link done)
+                and _link_may_grow(text, i - 1, i + 1)
+            ):
                 return i - 1  # an image still to come
         if i in done:
             end = done[i]
