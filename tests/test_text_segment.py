@@ -2,6 +2,8 @@
 
 import pysbd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mlx_stream.errors import MlxStreamError
 from mlx_stream.text import SentenceSegmenter, TextFrontEnd, clean_sentences, split_sentences
@@ -49,6 +51,30 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_segmentation(text, expected):
     assert sentences(text) == expected
+
+
+PIECES = [
+    "word", "Word", "a", "I", "Dr.", "e.g.", "3.14", "v2.1", "Node.js", "end.", "Stop!", "why?",
+    "so...", "。", "日本", "।", ";", "καλά;", "\u201d", ")", ".)", "!?", " ", " ", "  ", "\n",
+    "x" * 30, "clause,", "—",
+]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@example(["x" * 30, "\n", "word", "。", "word"], [1, 10, 1, 8], (24, 4))  # a hard cut first
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=60),
+    st.lists(st.integers(1, 12), min_size=1, max_size=30),
+    st.sampled_from([(8, 0), (24, 4), (40, 16), (200, 16)]),
+)
+def test_the_sentences_do_not_depend_on_where_the_text_was_cut(pieces, cuts, limits):
+    text = "".join(pieces)
+    segmenter = SentenceSegmenter(*limits)
+    got, i = [], 0
+    for size in cuts * (len(text) // sum(cuts) + 1):
+        got += segmenter.feed(text[i : i + size])
+        i += size
+    assert got + segmenter.flush() == split_sentences(text, *limits)
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
