@@ -55,6 +55,7 @@ CONSTRUCTS = [
     # code
     ("Run `pip install x` or `ls -la | wc`.", "Run pip install x or ls -la | wc."),
     ('Config `{"a": 1, "b": [2]}` here.', "Config a code snippet here."),
+    ("See `<b>https://x.io/a/b.html` now.", "See x.io now."),
     ("```\ncode\n```\n\n    indented\n\nText.", "Text."),
     # entities, escapes, line breaks
     ("AT&amp;T &copy; 2024 \\*not em\\*", "AT&T © 2024 not em"),

@@ -93,6 +93,8 @@ def speak_code(code: str) -> str | None:
         return None
     if "*" in code or "~" in code or "`" in code:  # `**kwargs` is said "kwargs"
         code = _STRIKE.sub("", _STARS.sub("", code)).replace("`", "")
+    if "<" in code:  # a tag among words: not said
+        code = _LITERAL_TAG.sub(" ", code)
     return _SPACES.sub(" ", _shorten(code))
 
 
