@@ -28,7 +28,9 @@ _TRANSLATE.update(
 _SEPARATOR = re.compile(f"[\\s{NO_SPACE}]")
 _LAST_SEPARATOR = re.compile(f"(?s).*[\\s{NO_SPACE}]")
 _LONG_RUN = re.compile(f"[^\\s{NO_SPACE}]{{{MAX_WORD_CHARS + 1},}}")
-_WHITE = re.compile(r"(\s+)")
+_BREAK_RUN = re.compile(r"\s*\n\s*")
+_SPACE_RUN = re.compile(r"[^\S\n]+")
+_ODD_SPACE = re.compile(r"[^\S \n]| {2}")  # (once the runs with a line break are one)
 _ENDS_WORD = ".,;:!?…)]}\"'”’»"
 
 
@@ -109,24 +111,29 @@ class _Spacing:
         self.held = ""  # white space waiting for the next word: " " or SOFT_BREAK
 
     def __call__(self, text: str) -> str:
-        out = []
-        for part in _WHITE.split(text):
-            if not part:
-                continue
-            if part.isspace():
-                if "\n" in part:
-                    if self.started and not self.broke:
-                        out.append("\n")
-                        self.broke = True
-                    self.held = ""
-                elif not self.broke and self.held != SOFT_BREAK:
-                    self.held = SOFT_BREAK if SOFT_BREAK in part else " "
-                continue
-            if self.held and self.started and not self.broke:
-                out.append(" ")
-            out.append(part)
-            self.started, self.broke, self.held = True, False, ""
-        return "".join(out)
+        words = text.strip()
+        if not words:
+            return self._space(text) if text else ""
+        out = self._space(text[: len(text) - len(text.lstrip())])
+        if self.held and self.started and not self.broke:
+            out += " "
+        if "\n" in words:
+            words = _BREAK_RUN.sub("\n", words)
+        if _ODD_SPACE.search(words):
+            words = _SPACE_RUN.sub(" ", words)
+        self.started, self.broke, self.held = True, False, ""
+        return out + words + self._space(text[len(text.rstrip()) :])
+
+    def _space(self, space: str) -> str:
+        """A run of white space between the words given out and the next."""
+        if "\n" in space:
+            self.held = ""
+            if self.started and not self.broke:
+                self.broke = True
+                return "\n"
+        elif space and not self.broke and self.held != SOFT_BREAK:
+            self.held = SOFT_BREAK if SOFT_BREAK in space else " "
+        return ""
 
     def force(self) -> str:
         held, self.held = self.held, ""
