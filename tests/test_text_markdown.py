@@ -123,6 +123,8 @@ ON_TIME = [
     "Intro\r- one\r- two\r\rPara line\rgoes on\r\rEnd.",
     "```\ncode. More code.\n~~~\n```\nAfter it. Next one.\n\n~~~ py\nx\n~~~\nDone. Yes.\n",
     "word " * 60 + "end. Next.\n",
+    "Then:\n\n```\nfoo\n---\n```\n\nThe line after the code block. It goes on.\n\n    code\n\nText. More.\n",
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter the table. Next one.\n",
 ]
 
 

@@ -356,8 +356,11 @@ class MarkdownReader:
             self._cache = (head, _indent(self._partial)) if goes_on else None
             self._closing = None if goes_on else head
             # nothing of a heading, a table row or a line of code is said before its line ends
-            # (but a line that may end the paragraph before it is read at once)
-            before = self._last_kind in ("row", "head", "code", "html")
+            # (but a line that may end the paragraph before it is read at once); a table or
+            # a closed fence goes on into no line after a blank one or after it ends
+            lines = self._lines
+            ended = not lines or not lines[-1].strip()
+            before = self._last_kind in ("row", "head", "code", "html") and not ended
             quiet = before or self._partial.lstrip(" ")[:1] in "#|"
             self._quiet = self._cache is None and head is None and quiet
         if self._quiet:
