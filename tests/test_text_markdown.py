@@ -56,6 +56,7 @@ CONSTRUCTS = [
     ("Run `pip install x` or `ls -la | wc`.", "Run pip install x or ls -la | wc."),
     ('Config `{"a": 1, "b": [2]}` here.', "Config a code snippet here."),
     ("See `<b>https://x.io/a/b.html` now.", "See x.io now."),
+    ("Go to www.`w.com` now.", "Go to w.com now."),
     ("```\ncode\n```\n\n    indented\n\nText.", "Text."),
     # entities, escapes, line breaks
     ("AT&amp;T &copy; 2024 \\*not em\\*", "AT&T © 2024 not em"),

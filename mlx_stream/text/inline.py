@@ -20,7 +20,7 @@ _TOKEN = f"[^{_SEP}]"
 _ALONE = f"(?<![^{_SEP}])(?:%s)(?![^{_SEP}])"  # a whole word: a separator or nothing around
 
 _URL = re.compile(
-    r"(?<![A-Za-z0-9_])(?:(?:https?|ftp|file)://" + _TOKEN + r"*|www\." + _TOKEN + "+)",
+    r"(?<![A-Za-z0-9_])(?:(?:https?|ftp|file)://" + _TOKEN + r"*|www\." + _TOKEN + "*)",
     re.IGNORECASE,
 )
 _BARE_DOMAIN = re.compile(
@@ -121,6 +121,8 @@ def _short_url(m: re.Match) -> str:
     ):
         body = body[:-1].rstrip(".,;:!?'\"”’*_")
     tail = url[len(body) :]
+    if body.lower() == "www":  # "www." and no more (code may follow): nothing to say
+        return tail[1:]
     if body.lower().startswith("file:"):
         return _file_name(body[5:].lstrip("/")) + tail
     host = re.sub(r"^[a-z]+://", "", body, flags=re.IGNORECASE)
