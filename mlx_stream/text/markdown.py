@@ -679,7 +679,8 @@ class MarkdownReader:
             t = tokens[i]
             kind = t.type
             if kind == "inline" and tokens[i - 1].type in ("paragraph_open", "heading_open"):
-                leaf = _Leaf("text", t.map[0], t.map[1], _canon(t.content))
+                end = tokens[i - 1].map[1]  # (a setext heading's text ends before its underline)
+                leaf = _Leaf("text", t.map[0], end, _canon(t.content))
                 leaf.heading = tokens[i - 1].type == "heading_open"
                 if not leaf.heading:  # the parser strips white space at the end: keep it
                     last = lines[t.map[1] - 1]
