@@ -66,6 +66,7 @@ EDGES = [
     "w.com![\u200b```\u200bhttp://__! Word v1.2.3]Word~~[x](http://u.io/p)**]```py\nhttp://]x\n",
     "Say ![(]( `(\n\nU.S.Word## |---|~~b|---| www.https://x.io/a/b.html\n_<br/>![. ,(]( `(**~~\n",
     "~~~|\n|---|\n| a |\n\n```x|\nnot a delimiter\n```\n",  # a fence line may head a table
+    "Word    。\n<br/>\n~~  `and/or x",  # a line break, then a tag read: a space, even when idle
 ]
 
 

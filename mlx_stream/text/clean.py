@@ -131,8 +131,8 @@ class _Spacing:
             if self.started and not self.broke:
                 self.broke = True
                 return "\n"
-        elif space and not self.broke and self.held != SOFT_BREAK:
-            self.held = SOFT_BREAK if SOFT_BREAK in space else " "
+        elif space and not self.broke:  # (a line break with something read after it: a space)
+            self.held = SOFT_BREAK if space[-1] == SOFT_BREAK else " "
         return ""
 
     def force(self) -> str:
