@@ -113,7 +113,7 @@ class _Spacing:
     def __call__(self, text: str) -> str:
         words = text.strip()
         if not words:
-            return self._space(text) if text else ""
+            return self._space(text)
         out = self._space(text[: len(text) - len(text.lstrip())])
         if self.held and self.started and not self.broke:
             out += " "
@@ -179,7 +179,7 @@ class MarkdownCleaner:
     def telling(self) -> bool:
         """May the next separator end a sentence by showing what the line being typed is (as
         "- " after a paragraph line does)? (The reader sees whole words only.)"""
-        return self._reader.settling
+        return self._reader.telling
 
     @property
     def wake(self) -> str | None:
@@ -216,7 +216,7 @@ class PlainReader:
     def pending(self) -> str:
         return self._line
 
-    settling = False  # a sentence ends only at a stop or a blank line
+    telling = False  # a sentence ends only at a stop or a blank line
 
     def wake(self, held: str) -> None:
         return None

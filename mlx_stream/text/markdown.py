@@ -34,6 +34,7 @@ import re
 import regex
 from markdown_it.common.utils import MD_TRIM_CHARS as _MD_TRIM
 from markdown_it.rules_block.table import escapedSplit
+from markdown_it.token import Token
 
 from . import markup
 from .scripts import NO_SPACE
@@ -153,7 +154,7 @@ def _fence(line: str) -> tuple[str, int] | None:
     """The marker and length of a fenced code block opened at the left margin, else None (and
     None while the next line could still make it a table's header row)."""
     c = line[:1]
-    if c not in ("`", "~") or "|" in line[: markup.TABLE_PIPE_CHARS]:
+    if c not in ("`", "~") or markup.may_head_table(line):
         return None
     length = len(line) - len(line.lstrip(c))
     if length < 3 or c == "`" and "`" in line[length:]:
@@ -283,7 +284,7 @@ class MarkdownReader:
         return None if _may_close(self._partial + held, marker, length) else marker
 
     @property
-    def settling(self) -> bool:
+    def telling(self) -> bool:
         """May the next characters end the block before, by showing what the line being typed
         is (as "- " after a paragraph line does)?"""
         return not self._settled and self._cache is not None
@@ -498,21 +499,22 @@ class MarkdownReader:
         """The line being typed, the only kept line, opens a paragraph at `column`: alone (opener
         ""), in a block quote (">"), in a list item (its marker), or one that may yet be a
         table's header row ("|")."""
-        self._done = self._said = 0
-        self._pending, self._last_kind, self._quiet = "", "text", False
-        self._fence = self._names = None
-        self._opener = opener
+        self._begin(opener, "", quiet=False)
         self._leaf = _Leaf("text", 0, 1)
         self._cache = ("", column)
         return self._read_cached(False)
 
     def _open_heading(self, text: str) -> str:
         """The line being typed, the only kept line, is a heading: said when it ends."""
-        self._done = self._said = 0
-        self._pending, self._last_kind, self._quiet = text, "text", True
-        self._fence = self._names = None
-        self._opener = "#"
+        self._begin("#", text, quiet=True)
         return ""
+
+    def _begin(self, opener: str, pending: str, quiet: bool) -> None:
+        """The line being typed opens the only block kept (see `_opener`)."""
+        self._done = self._said = 0
+        self._pending, self._last_kind, self._quiet = pending, "text", quiet
+        self._fence = self._names = None
+        self._opener = opener
 
     def flush(self) -> str:
         """End of input: everything left is spoken; the reader starts afresh."""
@@ -616,7 +618,7 @@ class MarkdownReader:
         has gone quiet and the line has no `|` yet."""
         if leaf.heading or "\n" in text[:-1]:
             return len(text)
-        if "|" in text[: markup.TABLE_PIPE_CHARS]:
+        if markup.may_head_table(text):
             return 0
         short = len(text) < markup.TABLE_PIPE_CHARS and not text.endswith("\n")
         return 0 if short and not force else len(text)
@@ -730,7 +732,7 @@ class MarkdownReader:
 
     # --- forgetting what has been spoken --------------------------------------------------
 
-    def _drop_spoken(self, tokens: list, lines: list[str]):
+    def _drop_spoken(self, tokens: list, lines: list[str]) -> Token | None:
         """Keep only the lines later text can still change: from the start of the last
         top-level block (or of the last item of a top-level list), and within that block drop
         the lines a code block, a quiet HTML block or a table no longer needs. Returns the
@@ -762,10 +764,8 @@ class MarkdownReader:
             if fence.type == "fence" and self._done == begin and fence.map[1] == len(lines):
                 marker, length = fence.markup[0], len(fence.markup)
                 last = lines[fence.map[1] - 1]
-                alone = (
-                    fence.map[1] - 1 == fence.map[0]
-                )  # (a table's header, if a delimiter row follows?)
-                table = alone and "|" in lines[fence.map[0]][: markup.TABLE_PIPE_CHARS]
+                alone = fence.map[1] - 1 == fence.map[0]
+                table = alone and markup.may_head_table(lines[fence.map[0]])  # (no fence yet)
                 if not table and (alone or not _may_close(last, marker, length)):
                     self._fence = (marker, length, begin)  # open, not just closed by its last line
             self._drop_inside(tops[-1], begin)

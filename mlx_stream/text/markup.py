@@ -253,11 +253,22 @@ def _last_cut(text: str, end: int, spans: list = ()) -> int:
         inside = next((s for s, e, _ in spans if s < cut < e), None)
         if inside is not None:
             end = inside
-        elif text[cut - 1] == "\n" and (cut - 1 - len(text[: cut - 1].rstrip("\\"))) % 2:
+        elif text[cut - 1] == "\n" and _escaped(text, cut - 1):
             end = cut - 1
         else:
             return cut
     return 0
+
+
+def _escaped(text: str, i: int) -> bool:
+    """Is text[i] escaped: after an odd run of backslashes?"""
+    return (i - len(text[:i].rstrip("\\"))) % 2 == 1
+
+
+def may_head_table(line: str) -> bool:
+    """Could this line head a table, if a delimiter row came next? (It shows a `|` within
+    TABLE_PIPE_CHARS characters: see _bounded_table.)"""
+    return "|" in line[:TABLE_PIPE_CHARS]
 
 
 def _first_open(piece: str, text: str, spans: list) -> int | None:
@@ -278,7 +289,7 @@ def _first_open(piece: str, text: str, spans: list) -> int | None:
         if c == "`":
             continue
         image = c == "[" and i > 0 and piece[i - 1] == "!"
-        if image and not (i - 1 - len(piece[: i - 1].rstrip("\\"))) % 2:  # "![", not "\\!["
+        if image and not _escaped(piece, i - 1):  # "![", not "\\!["
             if i - 1 in done:
                 i -= 1  # an image: read from its "!"
             elif (
