@@ -19,6 +19,7 @@ first construct whose fate is still open. How each construct waits:
   change what was said.
 """
 
+import re
 from collections.abc import Callable
 from functools import cache
 from html.parser import HTMLParser
@@ -39,13 +40,13 @@ SOFT_BREAK = "\v"  # a line break inside a paragraph: a space, or a sentence bre
 MAX_SPAN = 2000  # an inline construct longer than this is read as text
 MAX_DEFINITION = 4000  # a link reference definition longer than this is read as text
 TABLE_PIPE_CHARS = 32  # a table's header row shows its first | within this many characters
-_TERMINATORS = regex.compile(r"[\n!&*<\[\\\]_`~]")
-_CUT = regex.compile(r"(?s).*[\s" + NO_SPACE + "]")
-_SLOW = regex.compile(r"[`\[<&\\]")
-_OPENERS = regex.compile(r"[\[<`]")
-_TICKS = regex.compile(r"`+")
-_SPACES = regex.compile(r"\s{2,}")
-_TAG_NAME = regex.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
+_TERMINATORS = re.compile(r"[\n!&*<\[\\\]_`~]")
+_CUT = re.compile(r"(?s).*[\s" + NO_SPACE + "]")
+_SLOW = re.compile(r"[`\[<&\\]")
+_OPENERS = re.compile(r"[\[<`]")
+_TICKS = re.compile(r"`+")
+_SPACES = re.compile(r"\s{2,}")
+_TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)")
 _MAYBE_TAG = regex.compile(
     HTML_TAG_RE.pattern
     + r"|<[a-zA-Z][a-zA-Z0-9+.\-]{1,31}:[^<>\x00-\x20]*>"
