@@ -9,7 +9,7 @@ as "\\n" and any other white space as one space.
 
 import re
 
-from .inline import speak_plain
+from .inline import single_spaced, speak_plain
 from .markdown import MarkdownReader
 from .markup import SOFT_BREAK
 from .scripts import NO_SPACE
@@ -119,7 +119,7 @@ class _Spacing:
             out += " "
         if "\n" in words:
             words = _BREAK_RUN.sub("\n", words)
-        if _ODD_SPACE.search(words):
+        if not single_spaced(words) and _ODD_SPACE.search(words):
             words = _SPACE_RUN.sub(" ", words)
         self.started, self.broke, self.held = True, False, ""
         return out + words + self._space(text[len(text.rstrip()) :])
@@ -176,6 +176,12 @@ class MarkdownCleaner:
         return self._input.held_cr
 
     @property
+    def idle(self) -> bool:
+        """Has all been said (but for the start of a line, in `pending`), so that a blank line
+        can say nothing?"""
+        return self._reader.idle and not self._input.held_cr
+
+    @property
     def telling(self) -> bool:
         """May the next separator end a sentence by showing what the line being typed is (as
         "- " after a paragraph line does)? (The reader sees whole words only.)"""
@@ -217,6 +223,10 @@ class PlainReader:
         return self._line
 
     telling = False  # a sentence ends only at a stop or a blank line
+
+    @property
+    def idle(self) -> bool:
+        return not self._line
 
     def wake(self, held: str) -> None:
         return None

@@ -18,9 +18,6 @@ _STOP = re.compile(
 )
 _SEPARATOR = re.compile(f"[\\s{NO_SPACE}]")
 _BREAK = re.compile("[\u2028\u2029]")  # line breaks too, for the cleaner (besides \n and \r)
-_AT_STOP = re.compile(
-    "[" + re.escape(STOPS + GREEK_QUESTION) + "][" + re.escape(CLOSERS) + r"]*\s*$"
-)
 
 
 class TextFrontEnd:
@@ -53,6 +50,7 @@ class TextFrontEnd:
         self._settling = False  # ... or any character may (see the cleaner)
         self._room = max_chars  # characters until a sentence too long is cut
         self._wake: str | None = None  # ... and a character the next deltas need (see the cleaner)
+        self._idle: str | None = ""  # all has been said but this start of a line, or None
 
     @property
     def pending(self) -> str:
@@ -70,7 +68,7 @@ class TextFrontEnd:
         if not (
             self._wake is not None
             or self._settling
-            or "\n" in delta
+            or ("\n" in delta and not self._blank())
             or ((self._open or self._size > self._room) and _SEPARATOR.search(delta))
             or "\r" in delta
             or (not delta.isascii() and _BREAK.search(delta))
@@ -87,12 +85,20 @@ class TextFrontEnd:
         segmenter or the cleaner holds, any character while the cleaner waits to see what a
         line is, a separator once the text held could be a sentence too long."""
         said = self.segmenter.pending
-        self._open = self.cleaner.telling or bool(
-            _AT_STOP.search(said) or _STOP.search(self.cleaner.held)
-        )
+        self._open = self.cleaner.telling or bool(_at_stop(said) or _STOP.search(self.cleaner.held))
         self._settling = self.cleaner.settling
         self._wake = self.cleaner.wake
-        self._room = self.segmenter.max_chars - len(said) - len(self.cleaner.pending)
+        pending = self.cleaner.pending
+        self._room = self.segmenter.max_chars - len(said) - len(pending)
+        self._idle = pending if not said and self.cleaner.idle else None
+
+    def _blank(self) -> bool:
+        """Has all been said, and is all since then up to the last line break white space (the
+        line breaks end blank lines, which say nothing)?"""
+        if self._idle is None:
+            return False
+        text = self._idle + "".join(self._gathered)
+        return not text[: text.rfind("\n")].strip()
 
     def flush(self) -> list[str]:
         text = self.cleaner.feed(self._take()) + self.cleaner.flush()
@@ -110,6 +116,12 @@ class TextFrontEnd:
         text = "".join(self._gathered)
         self._gathered, self._size = [], 0
         return text
+
+
+def _at_stop(text: str) -> bool:
+    """Does `text` end with a stop (then closing marks and white space)?"""
+    tail = text.rstrip().rstrip(CLOSERS)
+    return bool(tail) and tail[-1] in STOPS + GREEK_QUESTION
 
 
 def iter_sentences(deltas: Iterable[str], front_end: TextFrontEnd | None = None) -> Iterator[str]:

@@ -79,7 +79,15 @@ def speak_plain(text: str) -> str:
 
 def _one_space(text: str) -> str:
     """Runs of white space as one space."""
+    if single_spaced(text):
+        return text
     return _SPACES.sub(" ", text) if _WHITE_RUN.search(text) else text
+
+
+def single_spaced(text: str) -> bool:
+    """A quick test that `text` has no white space but single spaces (every other white space
+    character is unprintable); False does not tell it has."""
+    return text.isprintable() and "  " not in text
 
 
 def speak_code(code: str) -> str | None:

@@ -284,6 +284,18 @@ class MarkdownReader:
         return None if _may_close(self._partial + held, marker, length) else marker
 
     @property
+    def idle(self) -> bool:
+        """Has all been said, so that a blank line can say nothing?"""
+        return (
+            self._cache is None
+            and self._fence is None
+            and not self._said
+            and not self._pending
+            and not self._partial.strip()
+            and not "".join(self._lines[self._done :]).strip()
+        )
+
+    @property
     def telling(self) -> bool:
         """May the next characters end the block before, by showing what the line being typed
         is (as "- " after a paragraph line does)?"""

@@ -41,6 +41,9 @@ _ABBREVIATIONS_BEFORE_NUMBER = {
 }  # fmt: skip
 _SPACE_BEFORE_MARK = re.compile(r" ([.,!?;:])(?= |$)")  # left where an emoji or a tag was dropped
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+_ALNUM = re.compile(r"[^\W_]")  # (as str.isalnum)
+_STRONG = re.compile(f"[{re.escape(STRONG_STOPS)}]")
+_MARKS = STOPS + CLOSERS
 
 
 class SentenceSegmenter:
@@ -77,8 +80,10 @@ class SentenceSegmenter:
             end = self._sentence_end(text, start, final)
             if end is None:
                 break
-            sentence = _SPACE_BEFORE_MARK.sub(r"\1", " ".join(text[start:end].split()))
-            if any(c.isalnum() for c in sentence):
+            sentence = " ".join(text[start:end].split())
+            if _SPACE_BEFORE_MARK.search(sentence):
+                sentence = _SPACE_BEFORE_MARK.sub(r"\1", sentence)
+            if _ALNUM.search(sentence):
                 sentences.append(sentence)
             start = end
         else:
@@ -98,14 +103,14 @@ class SentenceSegmenter:
                 pos = i + 1
                 continue  # a semicolon, except after a Greek word
             j = i + 1
-            while j < len(text) and j - i < 8 and text[j] in STOPS + CLOSERS:
+            while j < len(text) and j - i < 8 and text[j] in _MARKS:
                 j += 1
             if j == len(text) and not final:
                 return None
             if j > limit:
                 break  # the closing marks would overrun the limit
             pos = j
-            if not any(c in STRONG_STOPS for c in text[i:j]):
+            if not _STRONG.search(text, i, j):
                 if j < len(text) and text[j] != " " and text[j] != "\n":
                     continue  # 3.14, Node.js, e.g.,
                 k = j
