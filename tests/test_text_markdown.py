@@ -4,6 +4,7 @@ as soon as each sentence is complete."""
 import pytest
 
 from mlx_stream.text import MarkdownCleaner, TextFrontEnd
+from mlx_stream.text.markup import MAX_SPAN
 from mlx_stream.text.stats import IngestStats
 
 
@@ -94,6 +95,22 @@ def test_code_is_counted_once_for_each_block_and_unspeakable_snippet():
     assert stats["code block"] == 3  # (the blank line inside an indented block does not end it)
     clean('Use `{"json": true}` and `<div>`, not `name`.', stats)
     assert stats["code snippet"] == 2
+
+
+def test_a_construct_longer_than_max_span_is_read_as_text():
+    words = "word " * (MAX_SPAN // 5 + 50)
+    for markdown, spoken in [
+        (f"Go `{words}` end.", f"Go {words}end."),
+        (f"Go [{words}](http://x.io/a) end.", f"Go [{words}](x.io) end."),
+        (f"Go [a]({'x' * MAX_SPAN}) end.", f"Go [a]({'x' * MAX_SPAN}) end."),
+        ("Go `w w` end. Go [w w](http://x.io/a) end.", "Go w w end. Go w w end."),
+    ]:
+        stats = IngestStats()
+        assert clean(markdown, stats) == spoken
+        assert not stats.counts  # (no code snippet)
+        cleaner = MarkdownCleaner()
+        cut = [markdown[i : i + 7] for i in range(0, len(markdown), 7)]
+        assert "".join(map(cleaner.feed, cut)) + cleaner.flush() == spoken
 
 
 # --- spoken as soon as complete -------------------------------------------------------------

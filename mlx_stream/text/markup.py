@@ -88,34 +88,40 @@ def _bounded(rule: Callable, literal_run: bool = False) -> Callable:
 
     def bounded(state: StateInline, silent: bool) -> bool:
         start = state.pos
-        if not rule(state, True):
-            return False
-        end = state.pos
-        if end - start > MAX_SPAN:
-            if not literal_run:
-                state.pos = start
+        if state.posMax - start > MAX_SPAN:  # it may be too long: measure it first
+            if not rule(state, True):
                 return False
-            end = start
-            while end < state.posMax and state.src[end] == "`":
-                end += 1
-            state.pos = end
-            if not silent:
-                state.pending += state.src[start:end]
-            kind = "open"
-        elif silent:
-            return True
-        else:
+            if state.pos - start > MAX_SPAN:
+                if not literal_run:
+                    state.pos = start
+                    return False
+                end = start
+                while end < state.posMax and state.src[end] == "`":
+                    end += 1
+                state.pos = end
+                if not silent:
+                    state.pending += state.src[start:end]
+                    _record(state, start, "open")
+                return True
+            if silent:
+                return True
             state.pos = start
-            count = len(state.tokens)
-            rule(state, False)
-            code = any(t.type == "code_inline" for t in state.tokens[count:])
-            kind = "open" if literal_run and not code else "done"
-        spans = state.env.get("spans")
-        if spans is not None and not silent and state.linkLevel == 0 and state.src is spans[0]:
-            spans.append((start, state.pos, kind))
+        elif silent:
+            return rule(state, True)
+        count = len(state.tokens)
+        if not rule(state, False):
+            return False
+        code = any(t.type == "code_inline" for t in state.tokens[count:])
+        _record(state, start, "open" if literal_run and not code else "done")
         return True
 
     return bounded
+
+
+def _record(state: StateInline, start: int, kind: str) -> None:
+    spans = state.env.get("spans")
+    if spans is not None and state.linkLevel == 0 and state.src is spans[0]:
+        spans.append((start, state.pos, kind))
 
 
 def _footnote_marker(state: StateInline, silent: bool) -> bool:
