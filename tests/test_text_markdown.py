@@ -4,6 +4,7 @@ as soon as each sentence is complete."""
 import pytest
 
 from mlx_stream.text import MarkdownCleaner, TextFrontEnd
+from mlx_stream.text.markdown import COMPACT_CHARS
 from mlx_stream.text.markup import MAX_SPAN
 from mlx_stream.text.stats import IngestStats
 
@@ -235,6 +236,22 @@ def test_a_long_paragraph_line_is_read_in_bounded_memory():
         assert len(reader._partial) + sum(map(len, reader._lines)) < 8 * 1024
     words += len(cleaner.flush().split())
     assert words == 2000 * 2 * 8  # "Some code, a link and bold text here."
+
+
+def test_a_paragraph_ends_where_it_ends_however_long_it_is():
+    # its spoken start is dropped once COMPACT_CHARS long, also when that falls at a line's end
+    for size in range(COMPACT_CHARS - 4, COMPACT_CHARS + 6):
+        body = ""
+        while len(body) < size:
+            body += "word wo"[: max(1, size - len(body) - 1)] + "\n"
+        for after in ("\nNext one.", "- Next one."):
+            markdown = body + after
+            for step in (1, 4, 9, len(markdown)):
+                cleaner = MarkdownCleaner()
+                cut = [markdown[i : i + step] for i in range(0, len(markdown), step)]
+                out = "".join(map(cleaner.feed, cut)) + cleaner.flush()
+                said, _, last = out.rpartition("\n")
+                assert last == "Next one." and "\n" not in said and "-" not in said, (size, step)
 
 
 # --- plain text ------------------------------------------------------------------------------

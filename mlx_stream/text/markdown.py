@@ -798,8 +798,9 @@ class MarkdownReader:
         word "x " that is never spoken: the same blocks, the same text to come."""
         said = self._said
         text_lines = leaf.text.split("\n")
+        last = len(text_lines) - (2 if leaf.text.endswith("\n") else 1)  # (not the next line)
         j, offset = 0, 0
-        while j < len(text_lines) - 1 and offset + len(text_lines[j]) < said:
+        while j < last and offset + len(text_lines[j]) < said:
             offset += len(text_lines[j]) + 1
             j += 1
         if leaf.start + j >= len(lines):
