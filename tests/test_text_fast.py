@@ -60,6 +60,9 @@ EDGES = [
     "Text\n```\n\n```\n    code\n\n<div>\nhtml\n</div>\n\n[a]: /url\n\nB\n===\n\n---\n***\n",
     "- a\n\n- b\n\n  c\n\nd\n\n> e\n\nf\n\n1. g\n\n   h\n\n|i|\n|-|\n|j|\n\n# k\n",
     "## Fixing\nThe error `x`, see **y**. Then:\n- It *works*.\n- Done! Really.\n| h |\nand more text here.",
+    # lines led by a link: text, unless a definition, a footnote or a task box may yet follow
+    "[a](b) c.\n[d] e\n[^1]: note\n[f]: /g\n\n[h]: /i 't'\n[j]\n\n- [k](l) m\n- [ ] n\n- [o]: /p\n",
+    "> [a](b)\n> [c]: /d\n\n1. [e] f\n[g](h)\n2. [i](j)\n\n[![k](l)](m)\n[![n](o)](p)\n\n[q]:\n/r\n",
     # found by the comparison: an image holding a link, a code span that may take in a "]"
     "Node.js42,1. Node.js![!~/x/y.txt[’#\n#* e.g.](\n;# > <b><b>~/x/y.txtWord\n],\n\nhttps",
     "a **]```py\nhttp://]__init__.py<br/>[x](http://u.io/p)~~**\n ?\n",

@@ -18,14 +18,14 @@ Within a block, whatever has been spoken is dropped from the kept text as it goe
 code block, a table's spoken rows, the spoken start of a long paragraph), so memory and the work
 per delta stay bounded however long a block or a line is. Parsing is skipped where the parser
 could not say anything new: while a line of an open paragraph grows, for a line that goes on
-with it (it starts with a letter) or a blank line that ends it, and inside a fenced code block
-for lines that cannot close it.
+with it (it starts with a letter or a link) or a blank line that ends it, and inside a fenced
+code block for lines that cannot close it.
 
 Most lines need no parse at all (`fast`): where nothing is open, a blank line, an ATX heading,
 a fence, a table's header and delimiter rows, and the first line of a paragraph, list item or
-block quote are recognised by their first characters, as are the next rows of a table, the
-lines and the end of a fenced code block, and a list item, block quote or heading that
-interrupts a paragraph. Each path leaves the reader as a parse of the same lines would; any
+block quote (its text starting with a letter or a link) are recognised by their first
+characters, as are the next rows of a table, the lines and the end of a fenced code block, and
+a list item, block quote or heading that interrupts a paragraph. Each path leaves the reader as a parse of the same lines would; any
 other line goes to the parser (tests/test_text_fast.py compares the two, call by call).
 """
 
@@ -95,9 +95,25 @@ def settled(line: str) -> bool:
 
 def _continues(line: str) -> bool:
     """Does this line, which follows a line of an open paragraph, surely go on with it? (A line
-    that starts with a letter starts no block, and so continues a paragraph, lazily if need be.)"""
+    that starts with a letter or a link starts no block, and so continues a paragraph, lazily
+    if need be; a footnote's definition, "[^1]:", would end it.)"""
     rest = line.lstrip(" \t")
-    return bool(rest) and rest[0].isalpha()
+    return bool(rest) and (rest[0].isalpha() or rest[0] == "[" and rest[1:2] != "^")
+
+
+def _opens_text(line: str, i: int) -> bool:
+    """Does the first line of a paragraph surely start its text at line[i]: with a letter, or
+    with a `[` that opens no footnote, task box or link reference definition (as far as the
+    line has come)?"""
+    c = line[i]
+    if c.isalpha():
+        return True
+    return (
+        c == "["
+        and line[i + 1 : i + 2] != "^"
+        and not _TASK.match(line, i)
+        and not _DEFINITIONS.fullmatch(line, i, partial=True)
+    )
 
 
 def _may_close(line: str, marker: str, length: int) -> bool:
@@ -122,7 +138,7 @@ def _text_column(line: str) -> tuple[int, str] | None:
     ">" for a block quote, the bullet or the ordered delimiter for a list item); None for any
     other line (the parser reads those)."""
     c = line[:1]
-    if c.isalpha():
+    if c and _opens_text(line, 0):
         return 0, ""
     if c == ">":
         column, opener, most = 1, ">", 4  # ">" and one space, then at most 3 of indent
@@ -135,7 +151,7 @@ def _text_column(line: str) -> tuple[int, str] | None:
     text = len(line) - len(line[column:].lstrip(" "))
     if text == column and opener != ">" or text - column > most or text == len(line):
         return None
-    return (text, opener) if line[text].isalpha() else None
+    return (text, opener) if _opens_text(line, text) else None
 
 
 def _heading(line: str) -> str | None:
@@ -309,6 +325,8 @@ class MarkdownReader:
         out = []
         read = False  # the line now being typed has been read
         while rest:
+            if self._cache is not None and self._cache[1] is None and self._partial.strip():
+                self._tell()  # (the line being typed has ended: it shows what it is now)
             if self._cache is not None:  # the open paragraph goes on, or ends: no parsing
                 if self._cache[1] is not None:
                     out.append(self._next_line(rest.pop(0)))
@@ -317,6 +335,12 @@ class MarkdownReader:
                 if not self._partial.strip():
                     out.append(self._end_paragraph(rest.pop(0)))
                     read = False
+                    continue
+            if self.fast and self._closing is not None:  # (no separator came to read the line)
+                said = self._interrupt(self._closing)
+                if said is not None:
+                    self._closing = None
+                    out.append(said)
                     continue
             if not self.fast or (step := self._line_ends(rest[0])) is None:
                 break
@@ -361,24 +385,30 @@ class MarkdownReader:
 
     def _grow(self, text: str) -> str:
         """The line being typed grew by `text`."""
-        if not self._settled:
-            if not self._settle():
-                return ""
-            head = self._cache[0] if self._cache and self._cache[1] is None else None
-            goes_on = head and _continues(self._partial)
-            self._cache = (head, _indent(self._partial)) if goes_on else None
-            self._closing = None if goes_on else head
-            # nothing of a heading, a table row or a line of code is said before its line ends
-            # (but a line that may end the paragraph before it is read at once); a table or
-            # a closed fence goes on into no line after a blank one or after it ends
-            lines = self._lines
-            ended = not lines or not lines[-1].strip()
-            before = self._last_kind in ("row", "head", "code", "html") and not ended
-            quiet = before or self._partial.lstrip(" ")[:1] in "#|"
-            self._quiet = self._cache is None and head is None and quiet
+        if not self._settled and not self._tell():
+            return ""
         if self._quiet:
             return ""
         return self._read_on() if _CUT_CHAR.search(text) else ""
+
+    def _tell(self) -> bool:
+        """Has the line being typed now shown what it is? If so, whether it goes on with the
+        open paragraph, and whether anything of it may be said before it ends."""
+        if not self._settle():
+            return False
+        head = self._cache[0] if self._cache and self._cache[1] is None else None
+        goes_on = head and _continues(self._partial)
+        self._cache = (head, _indent(self._partial)) if goes_on else None
+        self._closing = None if goes_on else head
+        # nothing of a heading, a table row or a line of code is said before its line ends
+        # (but a line that may end the paragraph before it is read at once); a table or
+        # a closed fence goes on into no line after a blank one or after it ends
+        lines = self._lines
+        ended = not lines or not lines[-1].strip()
+        before = self._last_kind in ("row", "head", "code", "html") and not ended
+        quiet = before or self._partial.lstrip(" ")[:1] in "#|"
+        self._quiet = self._cache is None and head is None and quiet
+        return True
 
     def _settle(self) -> bool:
         self._quiet = False
