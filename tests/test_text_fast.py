@@ -63,6 +63,9 @@ EDGES = [
     # lines led by a link: text, unless a definition, a footnote or a task box may yet follow
     "[a](b) c.\n[d] e\n[^1]: note\n[f]: /g\n\n[h]: /i 't'\n[j]\n\n- [k](l) m\n- [ ] n\n- [o]: /p\n",
     "> [a](b)\n> [c]: /d\n\n1. [e] f\n[g](h)\n2. [i](j)\n\n[![k](l)](m)\n[![n](o)](p)\n\n[q]:\n/r\n",
+    # ... or by emphasis, strike or code markers: text, unless a rule, an item or a fence
+    "*a* b\n**c**\n* d\n_e_ f\n__g__\n___\n~h~\n~~i~~\n~~~\n`j`\n``k``\n```\n\n- `l` m\n- **n**\n- *\n",
+    "> **a**\n> ~~b~~ c\n\n1. _d_\n`e`\n2. `f\n\n**g\n* * *\n*h\n** i\n`` j\n",
     # found by the comparison: an image holding a link, a code span that may take in a "]"
     "Node.js42,1. Node.js![!~/x/y.txt[’#\n#* e.g.](\n;# > <b><b>~/x/y.txtWord\n],\n\nhttps",
     "a **]```py\nhttp://]__init__.py<br/>[x](http://u.io/p)~~**\n ?\n",

@@ -18,15 +18,15 @@ Within a block, whatever has been spoken is dropped from the kept text as it goe
 code block, a table's spoken rows, the spoken start of a long paragraph), so memory and the work
 per delta stay bounded however long a block or a line is. Parsing is skipped where the parser
 could not say anything new: while a line of an open paragraph grows, for a line that goes on
-with it (it starts with a letter or a link) or a blank line that ends it, and inside a fenced
-code block for lines that cannot close it.
+with it (it starts with a letter, a link, emphasis or code) or a blank line that ends it, and
+inside a fenced code block for lines that cannot close it.
 
 Most lines need no parse at all (`fast`): where nothing is open, a blank line, an ATX heading,
 a fence, a table's header and delimiter rows, and the first line of a paragraph, list item or
-block quote (its text starting with a letter or a link) are recognised by their first
-characters, as are the next rows of a table, the lines and the end of a fenced code block, and
-a list item, block quote or heading that interrupts a paragraph. Each path leaves the reader as a parse of the same lines would; any
-other line goes to the parser (tests/test_text_fast.py compares the two, call by call).
+block quote (its text starting with a letter, a link, emphasis or code) are recognised by
+their first characters, as are the next rows of a table, the lines and the end of a fenced code
+block, and a list item, block quote or heading that interrupts a paragraph. Each path leaves
+the reader as a parse of the same lines would; any other line goes to the parser (tests/test_text_fast.py compares the two, call by call).
 """
 
 import re
@@ -95,24 +95,32 @@ def settled(line: str) -> bool:
 
 def _continues(line: str) -> bool:
     """Does this line, which follows a line of an open paragraph, surely go on with it? (A line
-    that starts with a letter or a link starts no block, and so continues a paragraph, lazily
-    if need be; a footnote's definition, "[^1]:", would end it.)"""
+    that starts as text no block starts with continues a paragraph, lazily if need be.)"""
     rest = line.lstrip(" \t")
-    return bool(rest) and (rest[0].isalpha() or rest[0] == "[" and rest[1:2] != "^")
+    return bool(rest) and _text_char(rest, 0)
 
 
-def _opens_text(line: str, i: int) -> bool:
-    """Does the first line of a paragraph surely start its text at line[i]: with a letter, or
-    with a `[` that opens no footnote, task box or link reference definition (as far as the
-    line has come)?"""
+def _text_char(line: str, i: int) -> bool:
+    """Does line[i] start text that starts no block: a letter, a link (not a footnote's "[^"),
+    or emphasis, strike or code span markers before a letter or a digit (not a fence)?"""
     c = line[i]
     if c.isalpha():
         return True
-    return (
-        c == "["
-        and line[i + 1 : i + 2] != "^"
-        and not _TASK.match(line, i)
-        and not _DEFINITIONS.fullmatch(line, i, partial=True)
+    if c == "[":
+        return line[i + 1 : i + 2] != "^"
+    if c in "*_~`":
+        rest = line[i:].lstrip(c)
+        return rest[:1].isalnum() and (c in "*_" or len(line) - i - len(rest) < 3)
+    return False
+
+
+def _opens_text(line: str, i: int) -> bool:
+    """Does the first line of a paragraph surely start its text at line[i]: not with a task box
+    or a link reference definition (as far as the line has come)?"""
+    if not _text_char(line, i):
+        return False
+    return line[i] != "[" or not (
+        _TASK.match(line, i) or _DEFINITIONS.fullmatch(line, i, partial=True)
     )
 
 
