@@ -7,8 +7,10 @@ Code stream-json transcript (thinking, partial text deltas, a tool call and its 
 message) read line by line.
 pysbd, the segmenter coqui-tts uses, gives a peer figure on the plain prose (segmenting only, no
 cleaning; it comes with the `bench` extra). A fast model writes about 1 KB of text a second.
+Each input is timed RUNS times (once with --quick) and the best run is reported, with the
+median: a run slower than the best measures the machine's other work too (as timeit reasons).
 
-    python -m mlx_stream.bench.text [--quick]
+    python -m mlx_stream.bench.text [--quick] [--runs N]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import importlib.metadata
 import io
 import json
+import statistics
 import sys
 import time
 import uuid
@@ -25,6 +28,7 @@ from ..text import TextFrontEnd, iter_sentences, read_deltas
 from . import EXTRA
 
 MODEL_BYTES_PER_SECOND = 1000  # ~250 tokens/s of English, faster than any model streams today
+RUNS = 3
 
 PROSE = (
     "When the configuration file is missing, the loader falls back to its defaults. These are "
@@ -101,22 +105,27 @@ def repeat(unit: str | bytes, size: int):
     return unit * max(1, size // len(unit))
 
 
-def measure(name: str, size_bytes: int, work) -> dict:
-    start = time.perf_counter()
-    sentences = work()
-    seconds = time.perf_counter() - start
-    mb_per_s = size_bytes / seconds / 1e6
+def measure(name: str, size_bytes: int, work, runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sentences = work()
+        times.append(time.perf_counter() - start)
+    seconds = min(times)
     return {
         "input": name,
         "MB": round(size_bytes / 1e6, 2),
         "seconds": round(seconds, 3),
-        "MB/s": float(f"{mb_per_s:.3g}"),
+        "MB/s": float(f"{size_bytes / seconds / 1e6:.3g}"),
+        "MB/s median": float(f"{size_bytes / statistics.median(times) / 1e6:.3g}"),
+        "runs": runs,
         "sentences": sentences,
         "x fastest model": round(size_bytes / seconds / MODEL_BYTES_PER_SECOND),
     }
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, runs: int | None = None) -> dict:
+    runs = runs or (1 if quick else RUNS)
     size = 500_000 if quick else 5_000_000
     prose = repeat(PROSE, size).encode()
     markdown = repeat(MARKDOWN, size // 5)
@@ -138,10 +147,17 @@ def run(quick: bool = False) -> dict:
 
     rows = [
         measure(
-            "plain prose, byte stream", len(prose), lambda: count(read_deltas(io.BytesIO(prose)))
+            "plain prose, byte stream",
+            len(prose),
+            lambda: count(read_deltas(io.BytesIO(prose))),
+            runs,
         ),
-        measure("markdown, 4-char deltas", len(markdown.encode()), lambda: in_deltas(markdown)),
-        measure("Claude stream-json", len(jsonl), lambda: count(read_deltas(io.BytesIO(jsonl)))),
+        measure(
+            "markdown, 4-char deltas", len(markdown.encode()), lambda: in_deltas(markdown), runs
+        ),
+        measure(
+            "Claude stream-json", len(jsonl), lambda: count(read_deltas(io.BytesIO(jsonl))), runs
+        ),
     ]
     if documents:
         rows.insert(
@@ -150,6 +166,7 @@ def run(quick: bool = False) -> dict:
                 f"{len(documents)} READMEs of installed packages, 4-char deltas",
                 sum(len(d.encode()) for d in documents),
                 lambda: sum(in_deltas(d) for d in documents),
+                runs,
             ),
         )
     try:
@@ -162,6 +179,7 @@ def run(quick: bool = False) -> dict:
                 "pysbd on the plain prose (peer)",
                 len(peer.encode()),
                 lambda: len(segmenter.segment(peer)),
+                runs,
             )
         )
     except ImportError:
@@ -169,11 +187,14 @@ def run(quick: bool = False) -> dict:
     else:
         peer = "pysbd"
     for row in rows:
+        spread = f"best of {runs}, median {row['MB/s median']}" if runs > 1 else "one run"
         print(
-            f"text front end: {row['input']}: {row['MB/s']} MB/s ({row['x fastest model']}x a fast model)"
+            f"text front end: {row['input']}: {row['MB/s']} MB/s ({spread}; "
+            f"{row['x fastest model']}x a fast model)"
         )
     return {
         "quick": quick,
+        "runs": runs,
         "model bytes per second": MODEL_BYTES_PER_SECOND,
         "peer": peer,
         "inputs": rows,
@@ -183,9 +204,14 @@ def run(quick: bool = False) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--runs", type=int, help=f"time each input this many times (default {RUNS}, 1 with --quick)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args(argv)
-    results = run(args.quick)
+    if args.runs is not None and args.runs < 1:
+        parser.error("--runs must be at least 1")
+    results = run(args.quick, args.runs)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
