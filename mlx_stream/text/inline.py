@@ -47,6 +47,13 @@ _OPENERS = "\"'([{“‘«*_"
 _CLOSERS = "\"')]}”’»*_.,;:!?"
 _LINE_NUMBER = re.compile(r"(?::\d+)+$|#L\d+(?:-L?\d+)?$")
 _FILE_EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+_SCHEME = re.compile(r"^[a-z]+://", re.IGNORECASE)
+_HOST_END = re.compile(r"[/?#]")
+_WWW = re.compile(r"\bwww\.", re.IGNORECASE)
+_PATH_SEP = re.compile(r"[/\\]")
+_LETTER = re.compile(r"[A-Za-z]")
+_ROOTED = re.compile(r"(?:~|\.{1,2})?/.|[A-Za-z]:\\.")
+_DASHED = re.compile(r"[_\-]")
 
 
 def speak_text(text: str) -> str:
@@ -133,9 +140,9 @@ def _short_url(m: re.Match) -> str:
         return tail[1:]
     if body.lower().startswith("file:"):
         return _file_name(body[5:].lstrip("/")) + tail
-    host = re.sub(r"^[a-z]+://", "", body, flags=re.IGNORECASE)
-    host = re.split(r"[/?#]", host, maxsplit=1)[0].rsplit("@", 1)[-1].split(":")[0]
-    host = re.sub(r"\bwww\.", "", host, flags=re.IGNORECASE).strip(".-")
+    host = _SCHEME.sub("", body)
+    host = _HOST_END.split(host, maxsplit=1)[0].rsplit("@", 1)[-1].split(":")[0]
+    host = _WWW.sub("", host).strip(".-")
     return host + tail
 
 
@@ -144,17 +151,18 @@ def _short_path(m: re.Match) -> str:
     lead, core, tail = _split_punctuation(token)
     if not _is_path(core):
         return token
-    if _BARE_DOMAIN.fullmatch(re.split(r"[/\\]", core, maxsplit=1)[0]):
-        return lead + re.split(r"[/\\]", core, maxsplit=1)[0] + tail
+    domain = _PATH_SEP.split(core, maxsplit=1)[0]
+    if _BARE_DOMAIN.fullmatch(domain):
+        return lead + domain + tail
     return lead + _file_name(core) + tail
 
 
 def _is_path(core: str) -> bool:
-    if not re.search(r"[A-Za-z]", core):
+    if not _LETTER.search(core):
         return False  # 24/7, 1/2, 11/25/2026
-    if re.match(r"(?:~|\.{1,2})?/.|[A-Za-z]:\\.", core):
+    if _ROOTED.match(core):
         return True
-    parts = re.split(r"[/\\]", core)
+    parts = _PATH_SEP.split(core)
     if len(parts) >= 3:
         return True
     first, last = parts
@@ -162,14 +170,18 @@ def _is_path(core: str) -> bool:
         return False
     if not last:
         return "\\" not in core  # src/
-    if first[0].isupper() and last[0].isupper() and not re.search(r"[_\-]", first):
+    if first[0].isupper() and last[0].isupper() and not _DASHED.search(first):
         return False  # Deno/Node.js, TCP/IP
-    return bool(_FILE_EXT.search(_LINE_NUMBER.sub("", last)))
+    return bool(_FILE_EXT.search(_without_line_number(last)))
 
 
 def _file_name(path: str) -> str:
-    parts = [p for p in re.split(r"[/\\]", path) if p]
-    return _LINE_NUMBER.sub("", parts[-1]) if parts else ""
+    parts = [p for p in _PATH_SEP.split(path) if p]
+    return _without_line_number(parts[-1]) if parts else ""
+
+
+def _without_line_number(name: str) -> str:
+    return _LINE_NUMBER.sub("", name) if ":" in name or "#" in name else name
 
 
 def _strip_underscores(m: re.Match) -> str:
