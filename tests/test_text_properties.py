@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlx_stream.text import MarkdownCleaner, TextFrontEnd, read_deltas
+from mlx_stream.text import MarkdownCleaner, TextFrontEnd, markup, read_deltas
+from mlx_stream.text.stats import IngestStats
 
 # TEXT_EXAMPLES=3000 searches harder (minutes instead of seconds)
 SETTINGS = settings(max_examples=int(os.environ.get("TEXT_EXAMPLES", 200)), deadline=None)
@@ -266,3 +267,24 @@ def test_any_byte_chunking_of_a_transcript_gives_the_same_sentences(path, points
     expected = front_end_sentences(read_deltas(io.BytesIO(data), tool_cues=tool_cues))
     assert front_end_sentences(read_deltas(chunks, tool_cues=tool_cues)) == expected
     assert expected
+
+
+CODE_ATOMS = [
+    "`", "``", "```", "a", "b c", " ", "  ", "\n", "*", "**", "_", "~~", "x.y/z", "{", "}", "=",
+    "src/a.py", "https://x.io/a", "é", "日本", "#", "|",
+]  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(CODE_ATOMS), max_size=30).map("".join))
+def test_code_spans_read_without_the_parser_as_the_parser_reads_them(text):
+    md = markup.parser()
+    env = markup.new_env()
+    env["spans"] = [text]
+    tokens = []
+    md.inline.parse(text, md, env, tokens)
+    stats, fast_stats = IngestStats(), IngestStats()
+    fast_tokens, fast_spans = markup._code_spans(text)
+    assert fast_spans == env["spans"][1:]
+    assert markup._speak(fast_tokens, fast_stats) == markup._speak(tokens, stats)
+    assert fast_stats.counts == stats.counts
