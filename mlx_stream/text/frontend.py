@@ -29,10 +29,11 @@ class TextFrontEnd:
 
     A sentence ends at a stop, at a line break, where the first characters of a line end the
     block before it ("- " after a paragraph line) or where it grows too long, and the cleaner
-    gives out whole words only. So deltas are gathered until a line break comes, or a
-    separator (white space, a character of a script without spaces) after a stop, while the
-    cleaner waits to see what a line is, or once a sentence too long may be held (or any
-    character after a held "\r"): the same sentences, at the same moment, for less work."""
+    gives out whole words only. So deltas are gathered until a line break comes (but one that
+    ends only blank lines after all was said), or a separator (white space, a character of a
+    script without spaces) after a stop, while the cleaner waits to see what a line is, or
+    once a sentence too long may be held (or any character after a held "\r"): the same
+    sentences, at the same moment, for less work."""
 
     def __init__(
         self,

@@ -26,7 +26,8 @@ a fence, a table's header and delimiter rows, and the first line of a paragraph,
 block quote (its text starting with a letter, a link, emphasis or code) are recognised by
 their first characters, as are the next rows of a table, the lines and the end of a fenced code
 block, and a list item, block quote or heading that interrupts a paragraph. Each path leaves
-the reader as a parse of the same lines would; any other line goes to the parser (tests/test_text_fast.py compares the two, call by call).
+the reader as a parse of the same lines would; any other line goes to the parser
+(tests/test_text_fast.py compares the two, call by call).
 """
 
 import re
