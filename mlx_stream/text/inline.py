@@ -38,7 +38,6 @@ _EMOJI_CHARS = (
 )
 _EMOJI = re.compile(f"{_EMOJI_CHARS}(?:\u200d?{_EMOJI_CHARS})*")  # a joiner only between emoji
 _SPACES = re.compile(r"\s+")
-_WHITE_RUN = re.compile(r"\s\s|[^\S ]")  # two white space characters, or one not a space
 _LITERAL_TAG = re.compile(
     r"</?(?:a|b|br|code|div|em|hr|i|img|kbd|li|p|pre|s|span|strong|sub|sup|u)/?>", re.IGNORECASE
 )
@@ -86,9 +85,7 @@ def speak_plain(text: str) -> str:
 
 def _one_space(text: str) -> str:
     """Runs of white space as one space."""
-    if single_spaced(text):
-        return text
-    return _SPACES.sub(" ", text) if _WHITE_RUN.search(text) else text
+    return text if single_spaced(text) else _SPACES.sub(" ", text)
 
 
 def single_spaced(text: str) -> bool:
