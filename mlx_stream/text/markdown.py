@@ -311,12 +311,15 @@ class MarkdownReader:
     @property
     def idle(self) -> bool:
         """Has all been said, so that a blank line can say nothing?"""
+        return self._said_all() and not self._partial.strip()
+
+    def _said_all(self, but_heading: bool = False) -> bool:
+        """Has every kept line been said (but for a heading being typed, with `but_heading`)?"""
         return (
             self._cache is None
             and self._fence is None
             and not self._said
-            and not self._pending
-            and not self._partial.strip()
+            and (not self._pending or but_heading and self._opener == "#")
             and not "".join(self._lines[self._done :]).strip()
         )
 
@@ -510,11 +513,7 @@ class MarkdownReader:
         """Has all been said (but for a heading being typed), and does nothing open go on into
         a line at the left margin (the kept lines end with a blank one, or there are none)?"""
         lines = self._lines
-        if self._cache is not None or self._fence is not None or self._said:
-            return False
-        if self._pending and self._opener != "#":
-            return False
-        return not lines or not lines[-1].strip() and not "".join(lines[self._done :]).strip()
+        return (not lines or not lines[-1].strip()) and self._said_all(but_heading=True)
 
     def _start(self) -> str | None:
         """Where nothing is open, the line being typed opens a paragraph (alone, in a list item
