@@ -144,6 +144,8 @@ ON_TIME = [
     "word " * 60 + "end. Next.\n",
     "Then:\n\n```\nfoo\n---\n```\n\nThe line after the code block. It goes on.\n\n    code\n\nText. More.\n",
     "| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter the table. Next one.\n",
+    # a blank line that ends a block not yet said (a table of names only, raw HTML)
+    "| a | b |\n|---|---|\n\n<div>\nText in a block.\n</div>\n\nAfter it.\n",
 ]
 
 
